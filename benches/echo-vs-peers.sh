@@ -1,0 +1,406 @@
+#!/usr/bin/env bash
+# Compare netkit's echo server with the Python servers a user would otherwise
+# pick: asyncio streams, the same on uvloop, and a uvloop asyncio.Protocol.
+#
+#   benches/echo-vs-peers.sh [--duration 5s] [--rounds 3] [--no-build]
+#   benches/echo-vs-peers.sh --report target/bench/echo-vs-peers-STAMP/results.jsonl
+#
+# For every scenario, round and server (interleaved, A B A B) it starts a
+# fresh server pinned to CPU 0, runs `netkit bench echo --server-pid --json`
+# pinned to CPU 1, stops the server, and appends one JSON line to
+# target/bench/echo-vs-peers-STAMP/results.jsonl. It then prints the medians
+# per (scenario, server) and the target checks (PASS/FAIL); --report prints
+# them again from a saved results file. Exits 1 if a target fails or a run
+# failed. All traffic goes to 127.0.0.1; every wait is bounded.
+set -euo pipefail
+
+usage() { sed -n '2,15s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+
+duration=5s
+rounds=3
+build=1
+report_only=
+
+while (($#)); do
+    case $1 in
+        --duration) duration=${2:?--duration needs a value}; shift 2 ;;
+        --duration=*) duration=${1#*=}; shift ;;
+        --rounds) rounds=${2:?--rounds needs a value}; shift 2 ;;
+        --rounds=*) rounds=${1#*=}; shift ;;
+        --no-build) build=0; shift ;;
+        --report) report_only=${2:?--report needs a file}; shift 2 ;;
+        --report=*) report_only=${1#*=}; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "echo-vs-peers: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+PYTHON=${PYTHON:-python3}
+
+# ---------------------------------------------------------------------------
+# The table: medians per (scenario, server) and the target checks.
+# ---------------------------------------------------------------------------
+report() {
+    "$PYTHON" - "$1" <<'PY'
+import json, statistics, sys
+
+path = sys.argv[1]
+SERVERS = ["netkit", "asyncio-streams", "asyncio-streams-uvloop", "uvloop-protocol"]
+runs, order, meta = {}, [], None
+with open(path) as f:
+    for n, line in enumerate(f, 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            print(f"warning: {path}:{n}: not JSON, skipped", file=sys.stderr)
+            continue
+        if "meta" in rec:
+            meta = rec["meta"]
+            continue
+        key = (rec["scenario"], rec["server"])
+        if rec["scenario"] not in order:
+            order.append(rec["scenario"])
+        runs.setdefault(key, []).append(rec)
+
+
+def get(res, *path):
+    for p in path:
+        if not isinstance(res, dict):
+            return None
+        res = res.get(p)
+    return res if isinstance(res, (int, float)) and not isinstance(res, bool) else None
+
+
+def med(key, *path):
+    vals = [v for r in runs.get(key, []) if (v := get(r.get("result"), *path)) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt(v, spec, suffix=""):
+    return "-" if v is None else format(v, spec) + suffix
+
+
+if meta:
+    print(f"echo vs peers: duration {meta.get('duration')}, rounds {meta.get('rounds')}, "
+          f"{meta.get('cpu', '?')}, {meta.get('when', '')}")
+head = ["scenario", "server", "ok", "ops/s", "p99 us", "srv us/op", "cli us/op",
+        "RSS B/conn", "netkit/peer", "errors"]
+rows = []
+bad_runs = 0
+for scen in order:
+    for srv in SERVERS + sorted({s for (sc, s) in runs if sc == scen and s not in SERVERS}):
+        key = (scen, srv)
+        if key not in runs:
+            continue
+        rs = runs[key]
+        ok = [r for r in rs if isinstance(r.get("result"), dict)]
+        failed = [r for r in rs if r.get("bench_exit") != 0 or not isinstance(r.get("result"), dict)
+                  or r.get("server_died_during_bench")]
+        bad_runs += len(failed)
+        errors = sum(sum(v for v in (r["result"].get("errors") or {}).values() if isinstance(v, (int, float)))
+                     for r in ok)
+        mism = sum(get(r["result"], "mismatches") or 0 for r in ok)
+        cpu, nk = med(key, "server", "cpu_us_per_op"), med((scen, "netkit"), "server", "cpu_us_per_op")
+        ratio = nk / cpu if srv != "netkit" and nk is not None and cpu else None
+        rss = med(key, "server", "rss_per_connection_bytes") if scen.startswith("idle") else None
+        err = str(errors) + (f" +{mism} mismatched" if mism else "")
+        rows.append([scen, srv, f"{len(ok)}/{len(rs)}", fmt(med(key, "ops_per_s"), ",.0f"),
+                     fmt(med(key, "latency_us", "p99"), ",.0f"), fmt(cpu, ".2f"),
+                     fmt(med(key, "client_cpu_us_per_op"), ".2f"), fmt(rss, ",.0f"),
+                     fmt(ratio, ".2f", "x") if srv != "netkit" else "",
+                     err])
+width = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+line = lambda cells: "  ".join(str(c).ljust(w) if i < 2 else str(c).rjust(w)
+                               for i, (c, w) in enumerate(zip(cells, width)))
+print(line(head))
+print("  ".join("-" * w for w in width))
+prev = None
+for r in rows:
+    if prev is not None and r[0] != prev:
+        print()
+    prev = r[0]
+    print(line(r))
+print()
+
+fails = 0
+
+
+def check(label, value, limit, unit):
+    global fails
+    if value is None:
+        fails += 1
+        print(f"FAIL  {label}: no data (limit {limit}{unit})")
+        return
+    ok = value <= limit
+    fails += not ok
+    shown = f"{value:.3f}{unit}" if unit == "x" else f"{value:,.0f}{unit}"
+    print(f"{'PASS' if ok else 'FAIL'}  {label}: {shown} (limit {limit}{unit})")
+
+
+def ratio(scen, peer):
+    a, b = med((scen, "netkit"), "server", "cpu_us_per_op"), med((scen, peer), "server", "cpu_us_per_op")
+    return a / b if a is not None and b else None
+
+
+idle = next((s for s in order if s.startswith("idle")), "idle x 10000")
+check("netkit server CPU per round trip, 1KiB x 50, vs asyncio-streams", ratio("1KiB x 50", "asyncio-streams"), 0.5, "x")
+check("netkit server CPU per round trip, 1KiB x 50, vs uvloop-protocol", ratio("1KiB x 50", "uvloop-protocol"), 0.85, "x")
+check("netkit server CPU per churned connection, churn x 50, vs asyncio-streams", ratio("churn x 50", "asyncio-streams"), 0.4, "x")
+check(f"netkit RSS per idle connection, {idle}", med((idle, "netkit"), "server", "rss_per_connection_bytes"), 2048, " B")
+if bad_runs:
+    print(f"warning: {bad_runs} run(s) failed or lost their server; see bench_exit/stderr_tail in {path}")
+sys.exit(1 if fails or bad_runs else 0)
+PY
+}
+
+if [[ -n $report_only ]]; then
+    report "$report_only"
+    exit
+fi
+
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "echo-vs-peers: --rounds wants a positive integer, not $rounds" >&2; exit 2; }
+if [[ ! $duration =~ ^([0-9]+(\.[0-9]+)?)(ms|s|m)?$ ]]; then
+    echo "echo-vs-peers: --duration wants e.g. 5s, 500ms, 1m; not $duration" >&2
+    exit 2
+fi
+duration_s=$(awk -v v="${BASH_REMATCH[1]}" -v u="${BASH_REMATCH[3]}" \
+    'BEGIN { x = v * (u == "ms" ? 0.001 : u == "m" ? 60 : 1); printf "%d", (x == int(x)) ? x : int(x) + 1 }')
+
+# ---------------------------------------------------------------------------
+# Setup: build, uvloop, file descriptors, CPU pinning, output files.
+# ---------------------------------------------------------------------------
+if ((build)); then
+    cargo build --release
+fi
+netkit=${NETKIT:-$root/target/release/netkit} # NETKIT=... to try another build
+[[ -x $netkit ]] || { echo "echo-vs-peers: $netkit is missing (run without --no-build)" >&2; exit 1; }
+if ! timeout 10 "$netkit" bench echo --help 2>/dev/null | grep -q -- --server-pid; then
+    echo "echo-vs-peers: '$netkit bench echo --help' does not offer --server-pid" >&2
+    exit 1
+fi
+
+if ! "$PYTHON" -c 'import uvloop' 2>/dev/null; then
+    echo "echo-vs-peers: installing uvloop" >&2
+    "$PYTHON" -m pip install -q uvloop
+fi
+
+# The idle scenario holds 10,000 connections: both the server and the load
+# generator need more than that many descriptors.
+nofile_max=$(cat /proc/sys/fs/nr_open 2>/dev/null || echo 1048576)
+if [[ $(ulimit -Hn) != unlimited ]] && (($(ulimit -Hn) < 65536)); then
+    ulimit -Hn $((nofile_max < 65536 ? nofile_max : 65536)) 2>/dev/null || true # root may raise it
+fi
+hard=$(ulimit -Hn)
+[[ $hard == unlimited ]] && hard=$nofile_max
+ulimit -Sn "$hard" 2>/dev/null || true
+nofile=$(ulimit -Sn)
+idle_conns=10000
+if ((nofile < idle_conns + 256)); then
+    idle_conns=$((nofile - 256))
+    echo "echo-vs-peers: open files limited to $nofile; the idle scenario uses $idle_conns connections" >&2
+fi
+
+if taskset -c 0 true 2>/dev/null && taskset -c 1 true 2>/dev/null; then
+    pin_server=(taskset -c 0)
+    pin_bench=(taskset -c 1)
+else
+    echo "echo-vs-peers: CPUs 0 and 1 are not both usable; running unpinned" >&2
+    pin_server=()
+    pin_bench=()
+fi
+
+stamp=$(date +%Y%m%d-%H%M%S)
+outdir=$root/target/bench/echo-vs-peers-$stamp
+logdir=$outdir/logs
+results=$outdir/results.jsonl
+mkdir -p "$logdir"
+
+# ---------------------------------------------------------------------------
+# Servers.
+# ---------------------------------------------------------------------------
+servers=(netkit asyncio-streams asyncio-streams-uvloop uvloop-protocol)
+
+server_command() {
+    case $1 in
+        netkit) cmd=("$netkit" echo serve --tcp 127.0.0.1:0) ;;
+        asyncio-streams) cmd=("$PYTHON" benches/peers/asyncio_streams.py --host 127.0.0.1 --port 0) ;;
+        asyncio-streams-uvloop) cmd=("$PYTHON" benches/peers/asyncio_streams.py --host 127.0.0.1 --port 0 --uvloop) ;;
+        uvloop-protocol) cmd=("$PYTHON" benches/peers/uvloop_protocol.py --host 127.0.0.1 --port 0) ;;
+        *) echo "unknown server $1" >&2; return 1 ;;
+    esac
+}
+
+# Alive and not a zombie (a dead child stays visible to kill -0 until reaped).
+alive() {
+    local st
+    read -r st 2>/dev/null </proc/"$1"/stat || return 1
+    st=${st##*) }
+    [[ ${st%% *} != Z ]]
+}
+
+srv_pid=
+srv_addr=
+srv_name=
+
+# start_server NAME LOGBASE: sets srv_pid and srv_addr, or returns 1.
+start_server() {
+    local -a cmd
+    server_command "$1"
+    srv_name=$1
+    srv_addr=
+    "${pin_server[@]}" "${cmd[@]}" >"$2.out" 2>"$2.err" </dev/null &
+    srv_pid=$!
+    local i
+    for ((i = 0; i < 300; i++)); do # 15 s
+        srv_addr=$(sed -n 's/^listening tcp \([^[:space:]]*\).*/\1/p;T;q' "$2.out")
+        if [[ -n $srv_addr ]]; then
+            if [[ ! $srv_addr =~ ^127\.0\.0\.1:[0-9]+$ ]]; then
+                echo "echo-vs-peers: $1 is listening on $srv_addr, not 127.0.0.1:PORT; not using it" >&2
+                stop_server
+                return 1
+            fi
+            return 0
+        fi
+        if ! alive "$srv_pid"; then
+            echo "echo-vs-peers: $1 exited before its ready line; stderr:" >&2
+            tail -n 20 "$2.err" >&2 || true
+            stop_server
+            return 1
+        fi
+        sleep 0.05
+    done
+    echo "echo-vs-peers: $1 printed no 'listening tcp ADDR' line within 15 s" >&2
+    stop_server
+    return 1
+}
+
+# stop_server: SIGTERM, up to 5 s, then SIGKILL; sets srv_exit and srv_killed.
+srv_exit=
+srv_killed=false
+stop_server() {
+    local pid=$srv_pid i
+    srv_killed=false
+    srv_exit=
+    [[ -n $pid ]] || return 0
+    srv_pid=
+    if alive "$pid"; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < 100; i++)); do
+            alive "$pid" || break
+            sleep 0.05
+        done
+        if alive "$pid"; then
+            echo "echo-vs-peers: $srv_name (pid $pid) still running 5 s after SIGTERM; SIGKILL" >&2
+            kill -KILL "$pid" 2>/dev/null || true
+            srv_killed=true
+        fi
+    fi
+    srv_exit=0
+    wait "$pid" 2>/dev/null || srv_exit=$?
+}
+
+cleanup() {
+    local rc=$?
+    stop_server || true
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------
+# Scenarios: name | arguments of `netkit bench echo`.
+# ---------------------------------------------------------------------------
+scenarios=(
+    "1KiB x 1|--size 1KiB --connections 1"
+    "1KiB x 50|--size 1KiB --connections 50"
+    "1KiB x 500|--size 1KiB --connections 500"
+    "64KiB x 50|--size 64KiB --connections 50"
+    "churn x 50|--churn --connections 50"
+    "idle x $idle_conns|--idle --connections $idle_conns"
+)
+bench_timeout=$((2 * duration_s + 60))
+
+"$PYTHON" - "$duration" "$rounds" "$nofile" "${pin_server[*]:-none}" "${pin_bench[*]:-none}" >"$results" <<'PY'
+import json, platform, subprocess, sys, time
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+try:
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10).stdout.strip()
+except Exception:
+    rev = ""
+print(json.dumps({"meta": {"duration": sys.argv[1], "rounds": int(sys.argv[2]), "nofile": int(sys.argv[3]),
+                           "pin_server": sys.argv[4], "pin_bench": sys.argv[5], "cpu": cpu,
+                           "kernel": platform.release(), "python": platform.python_version(),
+                           "git": rev, "when": time.strftime("%Y-%m-%d %H:%M:%S")}}))
+PY
+
+# record SCENARIO SERVER ROUND BENCH_EXIT DIED LOGBASE: one JSON line per run.
+record() {
+    "$PYTHON" - "$@" "$srv_exit" "$srv_killed" <<'PY' >>"$results"
+import json, sys
+scenario, server, rnd, bench_exit, died, base, srv_exit, killed = sys.argv[1:9]
+out = open(base + ".bench.out", errors="replace").read()
+err = open(base + ".bench.err", errors="replace").read()
+rec = {"scenario": scenario, "server": server, "round": int(rnd), "bench_exit": int(bench_exit),
+       "server_exit": int(srv_exit) if srv_exit else None, "server_sigkilled": killed == "true",
+       "server_died_during_bench": died == "true", "result": None}
+try:
+    rec["result"] = json.loads(out)
+except ValueError:
+    # Not exactly one JSON object: keep the last line that is one, and say so.
+    for l in reversed(out.splitlines()):
+        try:
+            rec["result"] = json.loads(l)
+            break
+        except ValueError:
+            pass
+    rec["stdout_not_one_json_object"] = out[-2000:]
+if rec["bench_exit"] != 0 or rec["result"] is None:
+    rec["stderr_tail"] = err[-2000:]
+print(json.dumps(rec))
+r = rec["result"] if isinstance(rec["result"], dict) else {}
+s = r.get("server") if isinstance(r.get("server"), dict) else {}
+g = lambda d, k, f: format(d[k], f) if isinstance(d.get(k), (int, float)) else "-"
+print(f"    exit {bench_exit}: {g(r, 'ops_per_s', ',.0f')} ops/s, p99 "
+      f"{g(r.get('latency_us') or {}, 'p99', ',.0f')} us, server {g(s, 'cpu_us_per_op', '.2f')} us/op, "
+      f"rss/conn {g(s, 'rss_per_connection_bytes', ',.0f')} B, errors {r.get('errors') or {}}, "
+      f"mismatches {r.get('mismatches', '-')}" + ("  SERVER DIED" if died == "true" else ""), file=sys.stderr)
+PY
+}
+
+total=$((${#scenarios[@]} * rounds * ${#servers[@]}))
+n=0
+for si in "${!scenarios[@]}"; do
+    scen_name=${scenarios[si]%%|*}
+    read -r -a scen_args <<<"${scenarios[si]#*|}"
+    for ((round = 1; round <= rounds; round++)); do
+        for srv in "${servers[@]}"; do
+            n=$((n + 1))
+            base=$logdir/$si-$round-$srv
+            echo "[$n/$total] $scen_name, round $round, $srv" >&2
+            if ! start_server "$srv" "$base"; then
+                : >"$base.bench.out"
+                echo "server did not start" >"$base.bench.err"
+                record "$scen_name" "$srv" "$round" 255 false "$base"
+                continue
+            fi
+            bench_exit=0
+            timeout --foreground -k 5 "$bench_timeout" "${pin_bench[@]}" "$netkit" bench echo "$srv_addr" \
+                "${scen_args[@]}" --duration "$duration" --server-pid "$srv_pid" --json \
+                >"$base.bench.out" 2>"$base.bench.err" </dev/null || bench_exit=$?
+            died=false
+            alive "$srv_pid" || died=true
+            stop_server
+            record "$scen_name" "$srv" "$round" "$bench_exit" "$died" "$base"
+        done
+    done
+done
+
+echo "results: $results" >&2
+echo
+report "$results"

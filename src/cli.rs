@@ -1,0 +1,154 @@
+//! Command-line definitions (clap). Parsing only: main.rs runs what is parsed.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use netkit::net::{parse_duration, parse_size};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  the work ran but something failed (a refused connection, a timeout, an echo mismatch)
+  2  bad usage or input (unknown flag, bad address, a port already in use)";
+
+#[derive(Debug, Parser)]
+#[command(name = "netkit", version, about = "Asynchronous network services and tools: echo servers and clients, and the load generators that measure them.", after_help = EXIT_CODES)]
+pub struct Cli {
+    /// More log detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// RFC 862 echo: the server and the one-shot client.
+    #[command(subcommand)]
+    Echo(EchoCommand),
+    /// Interactive client, like netcat: stdin goes to the socket, the socket to stdout.
+    #[command(after_help = EXIT_CODES)]
+    Connect(ConnectArgs),
+    /// Load generators.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EchoCommand {
+    /// Serve RFC 862 echo over TCP and UDP until SIGINT or SIGTERM.
+    #[command(after_help = EXIT_CODES)]
+    Serve(EchoServeArgs),
+    /// Send one message, print its echo, check it came back unchanged.
+    #[command(after_help = EXIT_CODES)]
+    Send(EchoSendArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Serve RFC 862 echo over TCP and UDP until SIGINT or SIGTERM.\n\n\
+For each bound socket a ready line `listening tcp ADDR` (or `udp`) is printed on stdout. \
+Port 0 picks a free port. On SIGINT/SIGTERM the server stops accepting, lets open \
+connections finish for up to --grace, prints a summary to stderr and exits 0."
+)]
+pub struct EchoServeArgs {
+    /// TCP address to serve on; repeat for several (IPv4 or [IPv6]:port). Default 127.0.0.1:8888 when no --tcp or --udp is given.
+    #[arg(long = "tcp", value_name = "ADDR")]
+    pub tcp: Vec<SocketAddr>,
+    /// UDP address to serve on; repeat for several.
+    #[arg(long = "udp", value_name = "ADDR")]
+    pub udp: Vec<SocketAddr>,
+    /// Connections served at once; one over the limit is closed as soon as it is accepted.
+    #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Close a connection with no traffic for this long (e.g. 30s, 5m).
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DUR")]
+    pub idle_timeout: Duration,
+    /// On shutdown, how long open connections may still run.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DUR")]
+    pub grace: Duration,
+    /// Listen queue length, so bursts of new connections are queued, not retried.
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    pub backlog: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct EchoSendArgs {
+    /// Server address, HOST:PORT.
+    pub addr: String,
+    /// The message; standard input when absent.
+    pub message: Option<String>,
+    /// Send one UDP datagram instead of using TCP.
+    #[arg(long)]
+    pub udp: bool,
+    /// Give up when the whole exchange takes longer than this.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Server address, HOST:PORT.
+    pub addr: String,
+    /// UDP: each line of stdin is one datagram; replies go to stdout.
+    #[arg(long)]
+    pub udp: bool,
+    /// How long connecting may take.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]
+    pub timeout: Duration,
+    /// UDP only: after stdin ends, exit once no reply came for this long.
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DUR")]
+    pub wait: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Load an echo server (netkit's or any other) and measure it.
+    #[command(after_help = EXIT_CODES)]
+    Echo(BenchEchoArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Load an echo server (netkit's or any other) and measure it.\n\n\
+Ping-pong (default): each connection sends SIZE bytes, waits for the same SIZE bytes back, \
+checks them, and repeats. --churn: each operation connects, sends `Hello, server!`, reads \
+the echo and closes. --idle: open the connections, check each with one echo, hold them for \
+the duration. Any echo that differs from what was sent is a mismatch, and exits 1."
+)]
+pub struct BenchEchoArgs {
+    /// Server address, HOST:PORT.
+    pub addr: String,
+    /// Concurrent connections (churn: concurrent connect-echo-close loops).
+    #[arg(short, long, default_value_t = 50, value_name = "N")]
+    pub connections: usize,
+    /// Payload per round trip (e.g. 1024, 1KiB, 64KiB).
+    #[arg(short, long, default_value = "1KiB", value_parser = parse_size, value_name = "BYTES")]
+    pub size: u64,
+    /// How long to measure (idle: how long to hold the connections).
+    #[arg(short, long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]
+    pub duration: Duration,
+    /// Pace at R operations/s in total; latency counts from the intended send time.
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+    /// Connect, echo `Hello, server!`, close, repeatedly; reports connections/s.
+    #[arg(long, conflicts_with = "idle")]
+    pub churn: bool,
+    /// Open the connections and hold them idle; with --server-pid, reports server memory per connection.
+    #[arg(long)]
+    pub idle: bool,
+    /// Worker threads (default: the CPUs this process may run on).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Sample this server process's CPU time and memory (from /proc) before and after.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
+    /// Print one JSON object on stdout instead of the text report.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,291 @@
+//! Echo over TCP.
+//!
+//! An idle connection holds no read buffer: a connection waits for readiness, reads
+//! into a buffer that belongs to the worker thread, and writes the bytes straight
+//! back. Only the bytes a full socket did not take are copied into a buffer of the
+//! connection's own, and the connection reads nothing more until they are gone, so a
+//! client that stops reading is pushed back on (the kernel window closes) and costs at
+//! most one read's worth of memory.
+
+use std::cell::RefCell;
+use std::io::{self, ErrorKind};
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, Sleep};
+use tokio_util::task::TaskTracker;
+
+use super::server::Shared;
+
+/// Size of each worker thread's read buffer: the most one read takes.
+const READ_CHUNK: usize = 64 * 1024;
+/// Reads per wake-up before yielding to other connections.
+const READS_PER_WAKE: usize = 16;
+/// Once shutdown starts, a connection that has been quiet this long is closed.
+const DRAIN_QUIET: Duration = Duration::from_millis(200);
+
+thread_local! {
+    static READ_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
+}
+
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    limit: Arc<Semaphore>,
+    tracker: TaskTracker,
+) {
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.draining.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(conn) => conn,
+            Err(err) if is_per_connection(&err) => continue,
+            Err(err) => {
+                // Out of file descriptors or memory: wait for connections to close
+                // rather than spin or give up on the listener.
+                tracing::warn!(
+                    "accept failed: {}; retrying in {backoff:?}",
+                    crate::net::describe_io_error(&err)
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(5);
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            // Over the limit: close at once (the drop) so the others are not disturbed.
+            shared.stats.rejected.fetch_add(1, Relaxed);
+            tracing::debug!(%peer, "connection limit reached, closing");
+            continue;
+        };
+        shared.stats.connections.fetch_add(1, Relaxed);
+        let shared = shared.clone();
+        tracker.spawn(async move {
+            let mut conn = Connection::new(stream, &shared);
+            let end = conn.run().await;
+            shared.stats.tcp_bytes.fetch_add(conn.echoed, Relaxed);
+            match end {
+                Ok(End::Idle) => {
+                    shared.stats.idle_closed.fetch_add(1, Relaxed);
+                }
+                Ok(End::Cut) => {
+                    shared.stats.cut_at_shutdown.fetch_add(1, Relaxed);
+                }
+                Ok(End::Closed) => {}
+                Err(err) => tracing::debug!(%peer, "connection ended: {}", crate::net::describe_io_error(&err)),
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// Errors of accept that concern one connection, not the listener.
+fn is_per_connection(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted
+    )
+}
+
+enum End {
+    /// The peer closed (or half-closed) and everything it sent was echoed.
+    Closed,
+    Idle,
+    Cut,
+}
+
+/// What happened while waiting for the socket.
+enum Wake {
+    Ready,
+    Quiet,
+    Cut,
+}
+
+struct Connection<'a> {
+    stream: TcpStream,
+    shared: &'a Shared,
+    /// Bytes read but not yet written back, because the socket was full.
+    pending: Vec<u8>,
+    echoed: u64,
+    last_activity: Instant,
+    idle_limit: Duration,
+}
+
+impl<'a> Connection<'a> {
+    fn new(stream: TcpStream, shared: &'a Shared) -> Self {
+        // Small echoes must leave at once, not wait for Nagle.
+        let _ = stream.set_nodelay(true);
+        Self {
+            stream,
+            shared,
+            pending: Vec::new(),
+            echoed: 0,
+            last_activity: Instant::now(),
+            idle_limit: shared.config.idle_timeout,
+        }
+    }
+
+    async fn run(&mut self) -> io::Result<End> {
+        // The timer is created once and only re-armed when it fires early, so
+        // traffic costs no timer updates.
+        let mut timer = pin!(tokio::time::sleep(self.idle_limit));
+        let mut draining = pin!(self.shared.draining.cancelled());
+        loop {
+            if !self.pending.is_empty() {
+                match self
+                    .wait(Interest::Write, &mut timer, &mut draining)
+                    .await?
+                {
+                    Wake::Ready => self.flush_pending()?,
+                    Wake::Quiet => return Ok(self.quiet_end()),
+                    Wake::Cut => return Ok(End::Cut),
+                }
+                continue;
+            }
+            match self.wait(Interest::Read, &mut timer, &mut draining).await? {
+                Wake::Ready => {}
+                Wake::Quiet => return Ok(self.quiet_end()),
+                Wake::Cut => return Ok(End::Cut),
+            }
+            for _ in 0..READS_PER_WAKE {
+                match self.echo_once()? {
+                    Step::Echoed => {
+                        if !self.pending.is_empty() {
+                            break;
+                        }
+                    }
+                    Step::Drained | Step::WouldBlock => break,
+                    Step::Eof => return self.finish().await,
+                }
+            }
+        }
+    }
+
+    /// Waits until the socket is ready for `interest`, the connection has been
+    /// quiet too long, or the server cuts it.
+    async fn wait(
+        &mut self,
+        interest: Interest,
+        timer: &mut std::pin::Pin<&mut Sleep>,
+        draining: &mut std::pin::Pin<&mut tokio_util::sync::WaitForCancellationFuture<'_>>,
+    ) -> io::Result<Wake> {
+        loop {
+            tokio::select! {
+                biased;
+                ready = async {
+                    match interest {
+                        Interest::Read => self.stream.readable().await,
+                        Interest::Write => self.stream.writable().await,
+                    }
+                } => {
+                    ready?;
+                    return Ok(Wake::Ready);
+                }
+                _ = timer.as_mut() => {
+                    let deadline = self.last_activity + self.idle_limit;
+                    if Instant::now() >= deadline {
+                        return Ok(Wake::Quiet);
+                    }
+                    timer.as_mut().reset(deadline);
+                }
+                _ = draining.as_mut(), if self.idle_limit > DRAIN_QUIET => {
+                    // Shutdown: from now on a short quiet spell ends the connection.
+                    self.idle_limit = DRAIN_QUIET;
+                    timer.as_mut().reset(self.last_activity + DRAIN_QUIET);
+                }
+                _ = self.shared.cut.cancelled() => return Ok(Wake::Cut),
+            }
+        }
+    }
+
+    fn quiet_end(&self) -> End {
+        if self.shared.draining.is_cancelled() {
+            End::Closed
+        } else {
+            End::Idle
+        }
+    }
+
+    /// One read into the thread's buffer, written straight back.
+    fn echo_once(&mut self) -> io::Result<Step> {
+        READ_BUF.with_borrow_mut(|buf| {
+            let n = match crate::net::read_draining(&self.stream, buf) {
+                Ok(0) => return Ok(Step::Eof),
+                Ok(n) => n,
+                Err(err) if err.kind() == ErrorKind::WouldBlock => return Ok(Step::WouldBlock),
+                Err(err) => return Err(err),
+            };
+            self.last_activity = Instant::now();
+            self.echoed += n as u64;
+            let mut written = 0;
+            while written < n {
+                match self.stream.try_write(&buf[written..n]) {
+                    Ok(k) => written += k,
+                    Err(err) if err.kind() == ErrorKind::WouldBlock => break,
+                    Err(err) => return Err(err),
+                }
+            }
+            self.pending.extend_from_slice(&buf[written..n]);
+            Ok(if n < buf.len() {
+                Step::Drained
+            } else {
+                Step::Echoed
+            })
+        })
+    }
+
+    fn flush_pending(&mut self) -> io::Result<()> {
+        match self.stream.try_write(&self.pending) {
+            Ok(k) => {
+                self.last_activity = Instant::now();
+                self.pending.drain(..k);
+                if self.pending.is_empty() {
+                    // Give the memory back: an idle connection holds no buffer.
+                    self.pending = Vec::new();
+                }
+                Ok(())
+            }
+            Err(err) if err.kind() == ErrorKind::WouldBlock => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The peer half-closed: echo what is pending, then close our side too.
+    async fn finish(&mut self) -> io::Result<End> {
+        while !self.pending.is_empty() {
+            tokio::select! {
+                ready = self.stream.writable() => {
+                    ready?;
+                    self.flush_pending()?;
+                }
+                _ = self.shared.cut.cancelled() => return Ok(End::Cut),
+            }
+        }
+        self.stream.shutdown().await?;
+        Ok(End::Closed)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Interest {
+    Read,
+    Write,
+}
+
+enum Step {
+    /// Echoed a full buffer: more may be queued.
+    Echoed,
+    /// Echoed, and the socket's queue is empty.
+    Drained,
+    WouldBlock,
+    Eof,
+}

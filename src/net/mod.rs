@@ -1,0 +1,16 @@
+//! Plumbing shared by every netkit server and tool: binding sockets with errors that
+//! name the address, the ready line, the shutdown signal, human units and OS limits.
+
+mod bind;
+mod limits;
+mod read;
+mod ready;
+mod signal;
+mod units;
+
+pub use bind::{BindError, bind_tcp, bind_udp, describe_io_error};
+pub use limits::raise_fd_limit;
+pub use read::read_draining;
+pub use ready::announce;
+pub use signal::shutdown_signal;
+pub use units::{UnitError, format_duration, parse_duration, parse_size};

@@ -118,6 +118,8 @@ struct Connection<'a> {
     echoed: u64,
     last_activity: Instant,
     idle_limit: Duration,
+    /// The peer half-closed: once `pending` is written, close our side too.
+    peer_done: bool,
 }
 
 impl<'a> Connection<'a> {
@@ -131,6 +133,7 @@ impl<'a> Connection<'a> {
             echoed: 0,
             last_activity: Instant::now(),
             idle_limit: shared.config.idle_timeout,
+            peer_done: false,
         }
     }
 
@@ -151,6 +154,10 @@ impl<'a> Connection<'a> {
                 }
                 continue;
             }
+            if self.peer_done {
+                self.stream.shutdown().await?;
+                return Ok(End::Closed);
+            }
             match self.wait(Interest::Read, &mut timer, &mut draining).await? {
                 Wake::Ready => {}
                 Wake::Quiet => return Ok(self.quiet_end()),
@@ -164,7 +171,10 @@ impl<'a> Connection<'a> {
                         }
                     }
                     Step::Drained | Step::WouldBlock => break,
-                    Step::Eof => return self.finish().await,
+                    Step::Eof => {
+                        self.peer_done = true;
+                        break;
+                    }
                 }
             }
         }
@@ -257,21 +267,6 @@ impl<'a> Connection<'a> {
             Err(err) if err.kind() == ErrorKind::WouldBlock => Ok(()),
             Err(err) => Err(err),
         }
-    }
-
-    /// The peer half-closed: echo what is pending, then close our side too.
-    async fn finish(&mut self) -> io::Result<End> {
-        while !self.pending.is_empty() {
-            tokio::select! {
-                ready = self.stream.writable() => {
-                    ready?;
-                    self.flush_pending()?;
-                }
-                _ = self.shared.cut.cancelled() => return Ok(End::Cut),
-            }
-        }
-        self.stream.shutdown().await?;
-        Ok(End::Closed)
     }
 }
 

@@ -5,9 +5,9 @@ use std::io;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::TcpStream;
 
-use super::send::{SendError, resolve};
+use super::send::{SendError, connected_udp, resolve};
 
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
@@ -26,10 +26,7 @@ pub async fn connect_tcp(
     mut output: impl AsyncWrite + Unpin,
 ) -> Result<(), SendError> {
     let target = resolve(addr).await?;
-    let connect_err = |cause| SendError::Connect {
-        addr: addr.to_string(),
-        cause,
-    };
+    let connect_err = SendError::connect(addr);
     let stream = tokio::time::timeout(options.connect_timeout, TcpStream::connect(target))
         .await
         .map_err(|_| connect_err(io::ErrorKind::TimedOut.into()))?
@@ -44,10 +41,7 @@ pub async fn connect_tcp(
         tokio::io::copy(&mut from_peer, &mut output).await?;
         output.flush().await
     });
-    let io_err = |cause| SendError::Io {
-        addr: addr.to_string(),
-        cause,
-    };
+    let io_err = SendError::io(addr);
     tokio::select! {
         done = &mut download => done.map_err(io_err),
         sent = &mut upload => {
@@ -69,24 +63,8 @@ pub async fn connect_udp(
     input: impl AsyncRead + Unpin,
     mut output: impl AsyncWrite + Unpin,
 ) -> Result<(), SendError> {
-    let target = resolve(addr).await?;
-    let io_err = |cause| SendError::Io {
-        addr: addr.to_string(),
-        cause,
-    };
-    let local = if target.is_ipv4() {
-        "0.0.0.0:0"
-    } else {
-        "[::]:0"
-    };
-    let socket = UdpSocket::bind(local).await.map_err(io_err)?;
-    socket
-        .connect(target)
-        .await
-        .map_err(|cause| SendError::Connect {
-            addr: addr.to_string(),
-            cause,
-        })?;
+    let socket = connected_udp(addr).await?;
+    let io_err = SendError::io(addr);
     let mut lines = BufReader::new(input);
     let mut line = Vec::new();
     let mut buf = vec![0u8; 65_536];

@@ -37,10 +37,7 @@ pub async fn send_tcp(addr: &str, message: &[u8], timeout: Duration) -> Result<V
         let target = resolve(addr).await?;
         let mut stream = TcpStream::connect(target)
             .await
-            .map_err(|cause| SendError::Connect {
-                addr: addr.to_string(),
-                cause,
-            })?;
+            .map_err(SendError::connect(addr))?;
         let _ = stream.set_nodelay(true);
         let (mut reader, mut writer) = stream.split();
         let mut echo = vec![0u8; message.len()];
@@ -48,10 +45,7 @@ pub async fn send_tcp(addr: &str, message: &[u8], timeout: Duration) -> Result<V
         // directions' buffers and stall.
         let (wrote, read) =
             tokio::join!(writer.write_all(message), read_full(&mut reader, &mut echo));
-        let io_err = |cause| SendError::Io {
-            addr: addr.to_string(),
-            cause,
-        };
+        let io_err = SendError::io(addr);
         wrote.map_err(io_err)?;
         let got = read.map_err(io_err)?;
         if got < message.len() {
@@ -74,26 +68,8 @@ pub async fn send_udp(addr: &str, message: &[u8], timeout: Duration) -> Result<V
         return Err(SendError::TooLarge(message.len()));
     }
     let exchange = async {
-        let target = resolve(addr).await?;
-        let local: std::net::SocketAddr = if target.is_ipv4() {
-            "0.0.0.0:0".parse().expect("literal address")
-        } else {
-            "[::]:0".parse().expect("literal address")
-        };
-        let io_err = |cause| SendError::Io {
-            addr: addr.to_string(),
-            cause,
-        };
-        let socket = UdpSocket::bind(local).await.map_err(io_err)?;
-        // A connected socket only hears from the target, and learns of ICMP
-        // "port unreachable" as a refused connection.
-        socket
-            .connect(target)
-            .await
-            .map_err(|cause| SendError::Connect {
-                addr: addr.to_string(),
-                cause,
-            })?;
+        let socket = connected_udp(addr).await?;
+        let io_err = SendError::io(addr);
         socket.send(message).await.map_err(io_err)?;
         let mut echo = vec![0u8; super::MAX_DATAGRAM + 1];
         let n = socket.recv(&mut echo).await.map_err(|cause| {
@@ -111,6 +87,39 @@ pub async fn send_udp(addr: &str, message: &[u8], timeout: Duration) -> Result<V
         Ok(echo)
     };
     within(addr, timeout, exchange).await
+}
+
+/// A UDP socket connected to `addr`: it only hears from the target, and learns of
+/// ICMP "port unreachable" as a refused connection.
+pub(crate) async fn connected_udp(addr: &str) -> Result<UdpSocket, SendError> {
+    let target = resolve(addr).await?;
+    let local = if target.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let socket = UdpSocket::bind(local).await.map_err(SendError::io(addr))?;
+    socket
+        .connect(target)
+        .await
+        .map_err(SendError::connect(addr))?;
+    Ok(socket)
+}
+
+impl SendError {
+    pub(crate) fn io(addr: &str) -> impl Fn(io::Error) -> SendError + Copy + '_ {
+        move |cause| SendError::Io {
+            addr: addr.to_string(),
+            cause,
+        }
+    }
+
+    pub(crate) fn connect(addr: &str) -> impl Fn(io::Error) -> SendError + Copy + '_ {
+        move |cause| SendError::Connect {
+            addr: addr.to_string(),
+            cause,
+        }
+    }
 }
 
 pub(crate) async fn resolve(addr: &str) -> Result<std::net::SocketAddr, SendError> {

@@ -1,0 +1,4 @@
+//! Chat: an IRC server with channels and durable history (in progress: the IRC
+//! message layer lands first).
+
+pub mod irc;

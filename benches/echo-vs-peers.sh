@@ -2,7 +2,7 @@
 # Compare netkit's echo server with the Python servers a user would otherwise
 # pick: asyncio streams, the same on uvloop, and a uvloop asyncio.Protocol.
 #
-#   benches/echo-vs-peers.sh [--duration 5s] [--rounds 3] [--no-build]
+#   benches/echo-vs-peers.sh [--duration 5s] [--rounds 3] [--only TEXT] [--no-build]
 #   benches/echo-vs-peers.sh --report target/bench/echo-vs-peers-STAMP/results.jsonl
 #
 # For every scenario, round and server (interleaved, A B A B) it starts a
@@ -10,16 +10,18 @@
 # pinned to CPU 1, stops the server, and appends one JSON line to
 # target/bench/echo-vs-peers-STAMP/results.jsonl. It then prints the medians
 # per (scenario, server) and the target checks (PASS/FAIL); --report prints
-# them again from a saved results file. Exits 1 if a target fails or a run
+# them again from a saved results file; --only runs just the scenarios whose
+# name contains TEXT (e.g. churn, "x 50"). Exits 1 if a target fails or a run
 # failed. All traffic goes to 127.0.0.1; every wait is bounded.
 set -euo pipefail
 
-usage() { sed -n '2,15s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 duration=5s
 rounds=3
 build=1
 report_only=
+only=
 
 while (($#)); do
     case $1 in
@@ -28,6 +30,8 @@ while (($#)); do
         --rounds) rounds=${2:?--rounds needs a value}; shift 2 ;;
         --rounds=*) rounds=${1#*=}; shift ;;
         --no-build) build=0; shift ;;
+        --only) only=${2:?--only needs a value}; shift 2 ;;
+        --only=*) only=${1#*=}; shift ;;
         --report) report_only=${2:?--report needs a file}; shift 2 ;;
         --report=*) report_only=${1#*=}; shift ;;
         -h | --help) usage; exit 0 ;;
@@ -130,8 +134,11 @@ print()
 fails = 0
 
 
-def check(label, value, limit, unit):
+def check(label, value, limit, unit, scen):
     global fails
+    if scen not in order:
+        print(f"SKIP  {label}: scenario not run")
+        return
     if value is None:
         fails += 1
         print(f"FAIL  {label}: no data (limit {limit}{unit})")
@@ -148,13 +155,16 @@ def ratio(scen, peer):
 
 
 idle = next((s for s in order if s.startswith("idle")), "idle x 10000")
-check("netkit server CPU per round trip, 1KiB x 50, vs asyncio-streams", ratio("1KiB x 50", "asyncio-streams"), 0.5, "x")
-check("netkit server CPU per round trip, 1KiB x 50, vs uvloop-protocol", ratio("1KiB x 50", "uvloop-protocol"), 0.85, "x")
-check("netkit server CPU per churned connection, churn x 50, vs asyncio-streams", ratio("churn x 50", "asyncio-streams"), 0.4, "x")
-check(f"netkit RSS per idle connection, {idle}", med((idle, "netkit"), "server", "rss_per_connection_bytes"), 2048, " B")
+check("netkit server CPU per round trip, 1KiB x 50, vs asyncio-streams", ratio("1KiB x 50", "asyncio-streams"), 0.5, "x", "1KiB x 50")
+check("netkit server CPU per round trip, 1KiB x 50, vs uvloop-protocol", ratio("1KiB x 50", "uvloop-protocol"), 0.85, "x", "1KiB x 50")
+check("netkit server CPU per churned connection, churn x 50, vs asyncio-streams", ratio("churn x 50", "asyncio-streams"), 0.4, "x", "churn x 50")
+check(f"netkit RSS per idle connection, {idle}", med((idle, "netkit"), "server", "rss_per_connection_bytes"), 2048, " B", idle)
+junk = sum("stdout_not_one_json_object" in r for rs in runs.values() for r in rs)
+if junk:
+    print(f"warning: {junk} run(s) did not print exactly one JSON object on stdout; see {path}")
 if bad_runs:
     print(f"warning: {bad_runs} run(s) failed or lost their server; see bench_exit/stderr_tail in {path}")
-sys.exit(1 if fails or bad_runs else 0)
+sys.exit(1 if fails or bad_runs or junk else 0)
 PY
 }
 
@@ -179,7 +189,8 @@ if ((build)); then
 fi
 netkit=${NETKIT:-$root/target/release/netkit} # NETKIT=... to try another build
 [[ -x $netkit ]] || { echo "echo-vs-peers: $netkit is missing (run without --no-build)" >&2; exit 1; }
-if ! timeout 10 "$netkit" bench echo --help 2>/dev/null | grep -q -- --server-pid; then
+bench_help=$(timeout 10 "$netkit" bench echo --help 2>&1 || true)
+if [[ $bench_help != *--server-pid* ]]; then
     echo "echo-vs-peers: '$netkit bench echo --help' does not offer --server-pid" >&2
     exit 1
 fi
@@ -253,11 +264,12 @@ start_server() {
     server_command "$1"
     srv_name=$1
     srv_addr=
+    : >"$2.out" # exists before the poll below, whoever runs first
     "${pin_server[@]}" "${cmd[@]}" >"$2.out" 2>"$2.err" </dev/null &
     srv_pid=$!
     local i
     for ((i = 0; i < 300; i++)); do # 15 s
-        srv_addr=$(sed -n 's/^listening tcp \([^[:space:]]*\).*/\1/p;T;q' "$2.out")
+        srv_addr=$(sed -n 's/^listening tcp \([^[:space:]]*\).*/\1/p;T;q' "$2.out" 2>/dev/null || true)
         if [[ -n $srv_addr ]]; then
             if [[ ! $srv_addr =~ ^127\.0\.0\.1:[0-9]+$ ]]; then
                 echo "echo-vs-peers: $1 is listening on $srv_addr, not 127.0.0.1:PORT; not using it" >&2
@@ -304,8 +316,18 @@ stop_server() {
     wait "$pid" 2>/dev/null || srv_exit=$?
 }
 
+bench_pid=
 cleanup() {
-    local rc=$?
+    local rc=$? i
+    if [[ -n $bench_pid ]]; then
+        kill -TERM "$bench_pid" 2>/dev/null || true # timeout(1) passes it on
+        for ((i = 0; i < 140; i++)); do
+            alive "$bench_pid" || break
+            sleep 0.05
+        done
+        kill -KILL "$bench_pid" 2>/dev/null || true
+        wait "$bench_pid" 2>/dev/null || true
+    fi
     stop_server || true
     exit "$rc"
 }
@@ -324,6 +346,14 @@ scenarios=(
     "churn x 50|--churn --connections 50"
     "idle x $idle_conns|--idle --connections $idle_conns"
 )
+if [[ -n $only ]]; then
+    kept=()
+    for s in "${scenarios[@]}"; do
+        [[ ${s%%|*} == *"$only"* ]] && kept+=("$s")
+    done
+    ((${#kept[@]})) || { echo "echo-vs-peers: no scenario name contains '$only'" >&2; exit 2; }
+    scenarios=("${kept[@]}")
+fi
 bench_timeout=$((2 * duration_s + 60))
 
 "$PYTHON" - "$duration" "$rounds" "$nofile" "${pin_server[*]:-none}" "${pin_bench[*]:-none}" >"$results" <<'PY'
@@ -389,10 +419,14 @@ for si in "${!scenarios[@]}"; do
                 record "$scen_name" "$srv" "$round" 255 false "$base"
                 continue
             fi
-            bench_exit=0
-            timeout --foreground -k 5 "$bench_timeout" "${pin_bench[@]}" "$netkit" bench echo "$srv_addr" \
+            # In the background and waited for, so that Ctrl-C interrupts at once.
+            timeout -k 5 "$bench_timeout" "${pin_bench[@]}" "$netkit" bench echo "$srv_addr" \
                 "${scen_args[@]}" --duration "$duration" --server-pid "$srv_pid" --json \
-                >"$base.bench.out" 2>"$base.bench.err" </dev/null || bench_exit=$?
+                >"$base.bench.out" 2>"$base.bench.err" </dev/null &
+            bench_pid=$!
+            bench_exit=0
+            wait "$bench_pid" || bench_exit=$?
+            bench_pid=
             died=false
             alive "$srv_pid" || died=true
             stop_server

@@ -9,15 +9,15 @@
 
 use std::cell::RefCell;
 use std::io::{self, ErrorKind};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
+use tokio_util::sync::WaitForCancellationFuture;
 use tokio_util::task::TaskTracker;
 
 use super::server::Shared;
@@ -124,8 +124,8 @@ struct Connection<'a> {
 
 impl<'a> Connection<'a> {
     fn new(stream: TcpStream, shared: &'a Shared) -> Self {
-        // Small echoes must leave at once, not wait for Nagle.
-        let _ = stream.set_nodelay(true);
+        // No set_nodelay here: listeners from `net::bind_tcp` have TCP_NODELAY,
+        // and accepted sockets inherit it.
         Self {
             stream,
             shared,
@@ -138,56 +138,54 @@ impl<'a> Connection<'a> {
     }
 
     async fn run(&mut self) -> io::Result<End> {
-        // The timer is created once and only re-armed when it fires early, so
-        // traffic costs no timer updates.
-        let mut timer = pin!(tokio::time::sleep(self.idle_limit));
-        let mut draining = pin!(self.shared.draining.cancelled());
+        let mut alarms = Alarms {
+            // Created once and only re-armed when it fires early, so traffic
+            // costs no timer updates.
+            idle: pin!(tokio::time::sleep(self.idle_limit)),
+            draining: pin!(self.shared.draining.cancelled()),
+            cut: pin!(self.shared.cut.cancelled()),
+        };
         loop {
-            if !self.pending.is_empty() {
-                match self
-                    .wait(Interest::Write, &mut timer, &mut draining)
-                    .await?
-                {
-                    Wake::Ready => self.flush_pending()?,
-                    Wake::Quiet => return Ok(self.quiet_end()),
-                    Wake::Cut => return Ok(End::Cut),
+            let interest = if self.pending.is_empty() {
+                if self.peer_done {
+                    // Everything is echoed; dropping the socket sends our FIN.
+                    return Ok(End::Closed);
                 }
-                continue;
-            }
-            if self.peer_done {
-                self.stream.shutdown().await?;
-                return Ok(End::Closed);
-            }
-            match self.wait(Interest::Read, &mut timer, &mut draining).await? {
+                Interest::Read
+            } else {
+                Interest::Write
+            };
+            match self.wait(interest, &mut alarms).await? {
                 Wake::Ready => {}
                 Wake::Quiet => return Ok(self.quiet_end()),
                 Wake::Cut => return Ok(End::Cut),
             }
-            for _ in 0..READS_PER_WAKE {
-                match self.echo_once()? {
-                    Step::Echoed => {
-                        if !self.pending.is_empty() {
-                            break;
-                        }
-                    }
-                    Step::Drained | Step::WouldBlock => break,
-                    Step::Eof => {
-                        self.peer_done = true;
-                        break;
-                    }
-                }
+            match interest {
+                Interest::Write => self.flush_pending()?,
+                Interest::Read => self.echo_available()?,
             }
         }
     }
 
+    /// Echoes what the socket holds, up to READS_PER_WAKE reads, stopping early
+    /// when the socket is empty or full.
+    fn echo_available(&mut self) -> io::Result<()> {
+        for _ in 0..READS_PER_WAKE {
+            match self.echo_once()? {
+                Step::Echoed if self.pending.is_empty() => {}
+                Step::Echoed | Step::Drained | Step::WouldBlock => break,
+                Step::Eof => {
+                    self.peer_done = true;
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Waits until the socket is ready for `interest`, the connection has been
     /// quiet too long, or the server cuts it.
-    async fn wait(
-        &mut self,
-        interest: Interest,
-        timer: &mut std::pin::Pin<&mut Sleep>,
-        draining: &mut std::pin::Pin<&mut tokio_util::sync::WaitForCancellationFuture<'_>>,
-    ) -> io::Result<Wake> {
+    async fn wait(&mut self, interest: Interest, alarms: &mut Alarms<'_, '_>) -> io::Result<Wake> {
         loop {
             tokio::select! {
                 biased;
@@ -200,19 +198,19 @@ impl<'a> Connection<'a> {
                     ready?;
                     return Ok(Wake::Ready);
                 }
-                _ = timer.as_mut() => {
+                _ = alarms.idle.as_mut() => {
                     let deadline = self.last_activity + self.idle_limit;
                     if Instant::now() >= deadline {
                         return Ok(Wake::Quiet);
                     }
-                    timer.as_mut().reset(deadline);
+                    alarms.idle.as_mut().reset(deadline);
                 }
-                _ = draining.as_mut(), if self.idle_limit > DRAIN_QUIET => {
+                _ = alarms.draining.as_mut(), if self.idle_limit > DRAIN_QUIET => {
                     // Shutdown: from now on a short quiet spell ends the connection.
                     self.idle_limit = DRAIN_QUIET;
-                    timer.as_mut().reset(self.last_activity + DRAIN_QUIET);
+                    alarms.idle.as_mut().reset(self.last_activity + DRAIN_QUIET);
                 }
-                _ = self.shared.cut.cancelled() => return Ok(Wake::Cut),
+                _ = alarms.cut.as_mut() => return Ok(Wake::Cut),
             }
         }
     }
@@ -268,6 +266,14 @@ impl<'a> Connection<'a> {
             Err(err) => Err(err),
         }
     }
+}
+
+/// What a connection waits for besides its socket, created once per connection so
+/// that waiting again costs no new registration.
+struct Alarms<'p, 's> {
+    idle: Pin<&'p mut Sleep>,
+    draining: Pin<&'p mut WaitForCancellationFuture<'s>>,
+    cut: Pin<&'p mut WaitForCancellationFuture<'s>>,
 }
 
 #[derive(Clone, Copy)]

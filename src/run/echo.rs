@@ -27,6 +27,8 @@ pub async fn serve(args: EchoServeArgs) -> Result<ExitCode> {
     for addr in args.udp {
         sockets.push(net::bind_udp(addr).await?);
     }
+    // Handlers first: once the ready line is out, SIGTERM must mean a graceful stop.
+    let shutdown = net::shutdown_signal();
     for listener in &listeners {
         net::announce("tcp", listener.local_addr()?);
     }
@@ -38,9 +40,7 @@ pub async fn serve(args: EchoServeArgs) -> Result<ExitCode> {
         idle_timeout: args.idle_timeout,
         grace: args.grace,
     });
-    let summary = server
-        .serve(listeners, sockets, net::shutdown_signal())
-        .await;
+    let summary = server.serve(listeners, sockets, shutdown).await;
     eprintln!("netkit: {summary}");
     Ok(ExitCode::SUCCESS)
 }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod echo;
+mod fetch;
 
 use std::process::ExitCode;
 
@@ -34,6 +35,8 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     let usage = err.chain().any(|cause| {
         cause.is::<net::BindError>()
             || cause.is::<net::UnitError>()
+            || cause.is::<fetch::UsageError>()
+            || cause.is::<netkit::fetch::BuildError>()
             || matches!(
                 cause.downcast_ref::<BenchError>(),
                 Some(BenchError::Settings(_))
@@ -48,5 +51,6 @@ pub async fn command(command: Command) -> Result<ExitCode> {
         Command::Echo(EchoCommand::Send(args)) => echo::send(args).await,
         Command::Connect(args) => echo::connect(args).await,
         Command::Bench(BenchCommand::Echo(args)) => bench::echo(args).await,
+        Command::Fetch(args) => fetch::fetch(args).await,
     }
 }

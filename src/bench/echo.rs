@@ -528,12 +528,14 @@ impl ConnLoop {
 
     async fn churn(&self, end: &mut End<'_>) {
         let mut schedule = self.first_send;
+        let mut turn: u32 = 0;
         loop {
+            turn = turn.wrapping_add(1);
             let Some(intended) = self.next_start(&mut schedule, end).await else {
                 return;
             };
             let once = async {
-                let conn = connect(self.bench.target).await?;
+                let conn = connect_churn(self.bench.target, turn).await?;
                 echo_hello(&conn).await
             };
             let result = tokio::select! {
@@ -586,6 +588,44 @@ async fn connect(target: SocketAddr) -> io::Result<TcpStream> {
     let stream = TcpStream::connect(target).await?;
     stream.set_nodelay(true)?;
     Ok(stream)
+}
+
+/// Source addresses that churn rotates through against an IPv4 loopback target.
+const CHURN_SOURCES: u32 = 64;
+
+/// Connects for churn. Every closed connection leaves a TIME_WAIT entry on the
+/// client's side; with tens of thousands of them the kernel's search for a free
+/// port for 127.0.0.1 -> target becomes the load generator's main cost, more than
+/// the server's whole work per connection. Against an IPv4 loopback target the
+/// source address therefore rotates through 127.0.0.1-64: each has its own port
+/// space. `IP_BIND_ADDRESS_NO_PORT` leaves the port choice to connect().
+async fn connect_churn(target: SocketAddr, turn: u32) -> io::Result<TcpStream> {
+    let SocketAddr::V4(v4) = target else {
+        return connect(target).await;
+    };
+    if !v4.ip().is_loopback() {
+        return connect(target).await;
+    }
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt reads `one` for the size given, and the fd is open.
+    let set = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&socket),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if set != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let source =
+        std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::LOCALHOST) + turn % CHURN_SOURCES);
+    socket.bind(SocketAddr::from((source, 0)))?;
+    socket.set_nodelay(true)?;
+    socket.connect(target).await
 }
 
 /// Sends `payload` and reads the echo into `echo`, writing and reading at once so

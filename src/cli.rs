@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use netkit::net::{parse_duration, parse_size};
+use netkit::net::{parse_duration, parse_listen_addr, parse_size};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -62,10 +62,10 @@ connections finish for up to --grace, prints a summary to stderr and exits 0."
 )]
 pub struct EchoServeArgs {
     /// TCP address to serve on; repeat for several (IPv4 or [IPv6]:port). Default 127.0.0.1:8888 when no --tcp or --udp is given.
-    #[arg(long = "tcp", value_name = "ADDR")]
+    #[arg(long = "tcp", value_name = "ADDR", value_parser = parse_listen_addr)]
     pub tcp: Vec<SocketAddr>,
     /// UDP address to serve on; repeat for several.
-    #[arg(long = "udp", value_name = "ADDR")]
+    #[arg(long = "udp", value_name = "ADDR", value_parser = parse_listen_addr)]
     pub udp: Vec<SocketAddr>,
     /// Connections served at once; one over the limit is closed as soon as it is accepted.
     #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]

@@ -91,6 +91,19 @@ fn serve_on_a_udp_address_in_use_exits_2_with_one_line_naming_it() {
     );
 }
 
+#[test]
+fn serve_on_a_malformed_address_exits_2_and_names_it() {
+    for bad in ["banana", "127.0.0.1:99999", "localhost:8888"] {
+        let run = Netkit::run(&["echo", "serve", "--tcp", bad], b"");
+        assert_eq!(run.code(), Some(2), "{bad}: {run:?}");
+        let first = run.stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.contains(&format!("invalid address \"{bad}\"")) && first.contains("IP:PORT"),
+            "{bad}: {run:?}"
+        );
+    }
+}
+
 // ----------------------------------------------------------------------------
 // echo send
 // ----------------------------------------------------------------------------

@@ -13,4 +13,4 @@ pub use limits::raise_fd_limit;
 pub use read::read_draining;
 pub use ready::announce;
 pub use signal::shutdown_signal;
-pub use units::{UnitError, format_duration, parse_duration, parse_size};
+pub use units::{UnitError, format_duration, parse_duration, parse_listen_addr, parse_size};

@@ -9,6 +9,18 @@ pub enum UnitError {
     Duration(String),
     #[error("invalid size {0:?}: expected bytes or a number with a unit, like 512, 64KiB, 1MiB")]
     Size(String),
+    #[error(
+        "invalid address {0:?}: expected IP:PORT, like 127.0.0.1:8888, 0.0.0.0:0 or [::1]:8888"
+    )]
+    Address(String),
+}
+
+/// A local address to listen on: an IP literal and a port (no host names: a
+/// server binds what it is told, not what a resolver answers).
+pub fn parse_listen_addr(text: &str) -> Result<std::net::SocketAddr, UnitError> {
+    text.trim()
+        .parse()
+        .map_err(|_| UnitError::Address(text.to_string()))
 }
 
 /// Splits `12.5ms` into (12.5, "ms").
@@ -98,6 +110,15 @@ mod tests {
         assert!(parse_size("0.5").is_err());
         assert!(parse_size("12 furlongs").is_err());
         assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(parse_listen_addr("127.0.0.1:8888").unwrap().port(), 8888);
+        assert!(parse_listen_addr("[::1]:0").unwrap().is_ipv6());
+        assert!(parse_listen_addr("localhost:80").is_err());
+        assert!(parse_listen_addr("127.0.0.1:99999").is_err());
+        assert!(parse_listen_addr("127.0.0.1").is_err());
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub enum Command {
     /// Fetch many URLs at once: limits, retries, files, a JSON-lines report.
     #[command(after_help = EXIT_CODES)]
     Fetch(FetchArgs),
+    /// IRC chat: the server.
+    #[command(subcommand)]
+    Chat(ChatCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -253,4 +256,109 @@ fn parse_header(text: &str) -> Result<(String, String), String> {
         }
         _ => Err(format!("invalid header {text:?}: expected `Name: value`")),
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChatCommand {
+    /// Serve IRC (RFC 1459/2812 core) until SIGINT or SIGTERM.
+    #[command(after_help = EXIT_CODES)]
+    Serve(ChatServeArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Serve IRC (RFC 1459/2812 core) until SIGINT or SIGTERM.\n\n\
+For each bound socket a ready line `listening irc ADDR` is printed on stdout. Port 0 \
+picks a free port. Any IRC client can connect. A client that stops reading is \
+disconnected with `ERROR :SendQ exceeded` once --sendq bytes wait for it; nobody else \
+slows down. On SIGINT/SIGTERM every client gets `ERROR :Server shutting down`, the \
+server waits a few seconds for those lines to leave, prints a summary to stderr and \
+exits 0."
+)]
+pub struct ChatServeArgs {
+    /// IRC address to serve on; repeat for several (IPv4 or [IPv6]:port). Default 127.0.0.1:6667.
+    #[arg(long = "irc", value_name = "ADDR", value_parser = parse_listen_addr)]
+    pub irc: Vec<SocketAddr>,
+    /// The server's name: the source of its replies.
+    #[arg(long, default_value = "netkit.local", value_parser = parse_server_name, value_name = "NAME")]
+    pub server_name: String,
+    /// Clients must send this password (PASS) to register.
+    #[arg(long, value_name = "PASS")]
+    pub password: Option<String>,
+    /// Message of the day: a text file of at most 64 KiB, read at start.
+    #[arg(long, value_parser = read_motd, value_name = "FILE")]
+    pub motd: Option<Motd>,
+    /// Clients served at once; one more gets an ERROR line and is closed.
+    #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_clients: u32,
+    /// Bytes waiting for one client before it is disconnected (SendQ exceeded); at least 1KiB.
+    #[arg(long, default_value = "1MiB", value_parser = parse_sendq, value_name = "SIZE")]
+    pub sendq: usize,
+    /// PING a client silent this long; drop it when silent as long again.
+    #[arg(long, default_value = "60s", value_parser = parse_ping_interval, value_name = "DUR")]
+    pub ping_interval: Duration,
+    /// Listen queue length, so bursts of new connections are queued, not retried.
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    pub backlog: u32,
+}
+
+/// A server name is one word that cannot be mistaken for a nick or a prefix.
+fn parse_server_name(text: &str) -> Result<String, String> {
+    let ok = (1..=63).contains(&text.len())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "invalid server name {text:?}: expected 1-63 letters, digits, dots, dashes or underscores"
+        ))
+    }
+}
+
+/// Pinging more often than once a second would flood idle clients for nothing.
+fn parse_ping_interval(text: &str) -> Result<Duration, String> {
+    match parse_duration(text) {
+        Ok(interval) if interval >= Duration::from_secs(1) => Ok(interval),
+        Ok(_) => Err(format!("invalid ping interval {text:?}: at least 1s")),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+/// The send queue must hold at least a few full lines, or every client drops.
+fn parse_sendq(text: &str) -> Result<usize, String> {
+    let bytes = parse_size(text).map_err(|err| err.to_string())?;
+    match usize::try_from(bytes) {
+        Ok(bytes) if bytes >= 1024 => Ok(bytes),
+        _ => Err(format!("invalid send queue {text:?}: at least 1KiB")),
+    }
+}
+
+/// The lines of a MOTD file. A type of its own, because clap reads an
+/// `Option<Vec<_>>` field as a repeatable option.
+#[derive(Debug, Clone)]
+pub struct Motd(pub Vec<String>);
+
+/// The MOTD file as lines, read once at start. The size bound keeps a wrong path
+/// (a log file, a disk image) from being held in memory and sent to every client.
+fn read_motd(path: &str) -> Result<Motd, String> {
+    const MAX_MOTD: u64 = 64 * 1024;
+    let fail = |err: std::io::Error| {
+        format!(
+            "cannot read the MOTD {path}: {}",
+            netkit::net::describe_io_error(&err)
+        )
+    };
+    let size = std::fs::metadata(path).map_err(fail)?.len();
+    if size > MAX_MOTD {
+        return Err(format!("the MOTD {path} is {size} bytes; at most 64 KiB"));
+    }
+    let bytes = std::fs::read(path).map_err(fail)?;
+    Ok(Motd(
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(|line| line.trim_end().to_string())
+            .collect(),
+    ))
 }

@@ -1,4 +1,29 @@
-//! Chat: an IRC server with channels and durable history (in progress: the IRC
-//! message layer lands first).
+//! Chat: an IRC server (RFC 1459/2812 core) with channels, built for fan-out.
+//!
+//! How the pieces fit:
+//! - [`irc`]: messages, line framing, case mapping, numerics; no I/O.
+//! - `connection`: the TCP transport, socket to lines and back.
+//! - `session`: one client's state machine; commands become `event::Event`s.
+//! - `hub`: shared state (nicks, channels, members, topics); applies events and
+//!   fans out, serializing each line once.
+//! - `outbound`: one bounded queue and one writer per client; a full queue
+//!   disconnects that client (`SendQ exceeded`), never slows the sender.
+//! - [`history`]: the store channel messages are committed to before delivery.
+//! - `limits`: every per-client bound and what happens at it.
+//! - `welcome`: the registration burst (001-005, ISUPPORT) and the MOTD.
+//! - `server`: accept loops, the client limit, graceful shutdown.
 
+mod config;
+mod connection;
+mod event;
+pub mod history;
+mod hub;
 pub mod irc;
+mod limits;
+mod outbound;
+mod server;
+mod session;
+mod welcome;
+
+pub use config::ChatConfig;
+pub use server::{ChatServer, Summary};

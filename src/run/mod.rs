@@ -1,6 +1,7 @@
 //! Runs one parsed subcommand on top of the library: a file per capability.
 
 mod bench;
+mod chat;
 mod echo;
 mod fetch;
 
@@ -11,7 +12,7 @@ use anyhow::Result;
 use netkit::bench::echo::BenchError;
 use netkit::net;
 
-use crate::cli::{BenchCommand, Command, EchoCommand};
+use crate::cli::{BenchCommand, ChatCommand, Command, EchoCommand};
 
 /// One worker per CPU this process may use; a single CPU gets the cheaper
 /// single-threaded scheduler.
@@ -52,5 +53,6 @@ pub async fn command(command: Command) -> Result<ExitCode> {
         Command::Connect(args) => echo::connect(args).await,
         Command::Bench(BenchCommand::Echo(args)) => bench::echo(args).await,
         Command::Fetch(args) => fetch::fetch(args).await,
+        Command::Chat(ChatCommand::Serve(args)) => chat::serve(args).await,
     }
 }

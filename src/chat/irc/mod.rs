@@ -2,11 +2,13 @@
 //!
 //! [`Message`] parses and writes one line; [`IrcCodec`] frames a byte stream into
 //! bounded lines; [`casemap`](CaseMapping) folds and validates nicknames and channel
-//! names. Nothing here does I/O or knows about sessions.
+//! names; [`numerics`] names the numeric replies. Nothing here does I/O or knows
+//! about sessions.
 
 mod casemap;
 mod codec;
 mod message;
+pub mod numerics;
 
 pub use casemap::{
     CHANNEL_MAX_LEN, CaseMapping, IrcKey, NICK_MAX_LEN, irc_eq, irc_lower, is_valid_channel,

@@ -1,0 +1,56 @@
+//! Events: what a session asks the hub to do to shared state.
+//!
+//! A session parses and checks a command on its own (syntax, lengths, names) and
+//! turns it into an [`Event`]; the hub applies events in the order it receives them
+//! and fans the result out. This is the seam for running several nodes: on one
+//! node an event goes straight to [`Hub::apply`](super::hub::Hub::apply); in a
+//! cluster it would be appended to a shared ordered log (a Redis stream) and every
+//! node would apply the same events in the same order. Events therefore carry
+//! only data (names and text, already validated), never handles to a connection.
+//!
+//! Reads that change nothing (NAMES, WHO, WHOIS, a TOPIC query) are not events:
+//! every node can answer them from its own copy of the state.
+
+/// Whether a message is a PRIVMSG or a NOTICE. A NOTICE never causes an error
+/// reply (RFC 2812 3.3.2), so that bots cannot loop on each other's errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    Privmsg,
+    Notice,
+}
+
+impl MessageKind {
+    pub fn command(self) -> &'static str {
+        match self {
+            MessageKind::Privmsg => "PRIVMSG",
+            MessageKind::Notice => "NOTICE",
+        }
+    }
+}
+
+/// One change a client asks for. Names are as the client wrote them; the hub
+/// compares them through [`IrcKey`](super::irc::IrcKey).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Join these channels (valid names), creating the missing ones.
+    Join { channels: Vec<String> },
+    /// `JOIN 0`: leave every channel.
+    PartAll,
+    /// Leave these channels.
+    Part {
+        channels: Vec<String>,
+        reason: Option<String>,
+    },
+    /// Change nick to a valid, different one.
+    Nick { nick: String },
+    /// Set a channel's topic (empty clears it).
+    Topic { channel: String, text: String },
+    /// A PRIVMSG or NOTICE to channels and nicks.
+    Message {
+        kind: MessageKind,
+        targets: Vec<String>,
+        text: String,
+    },
+    /// Leave the server; peers see `QUIT :reason`.
+    Quit { reason: String },
+}

@@ -1,0 +1,54 @@
+//! Numeric replies: their codes, named as in <https://modern.ircdocs.horse>, and
+//! the one way to start building one.
+//!
+//! Every numeric has the server as its source and the client's nick (`*` before
+//! the client has one) as its first parameter; [`numeric`] fills both, the caller
+//! appends the rest with [`Message::with_param`].
+
+use super::Message;
+
+pub const RPL_WELCOME: &str = "001";
+pub const RPL_YOURHOST: &str = "002";
+pub const RPL_CREATED: &str = "003";
+pub const RPL_MYINFO: &str = "004";
+pub const RPL_ISUPPORT: &str = "005";
+pub const RPL_ENDOFWHO: &str = "315";
+pub const RPL_WHOISUSER: &str = "311";
+pub const RPL_WHOISSERVER: &str = "312";
+pub const RPL_ENDOFWHOIS: &str = "318";
+pub const RPL_WHOISCHANNELS: &str = "319";
+pub const RPL_NOTOPIC: &str = "331";
+pub const RPL_TOPIC: &str = "332";
+pub const RPL_TOPICWHOTIME: &str = "333";
+pub const RPL_WHOREPLY: &str = "352";
+pub const RPL_NAMREPLY: &str = "353";
+pub const RPL_ENDOFNAMES: &str = "366";
+pub const RPL_MOTD: &str = "372";
+pub const RPL_MOTDSTART: &str = "375";
+pub const RPL_ENDOFMOTD: &str = "376";
+
+pub const ERR_NOSUCHNICK: &str = "401";
+pub const ERR_NOSUCHCHANNEL: &str = "403";
+pub const ERR_CANNOTSENDTOCHAN: &str = "404";
+pub const ERR_TOOMANYCHANNELS: &str = "405";
+pub const ERR_TOOMANYTARGETS: &str = "407";
+pub const ERR_INVALIDCAPCMD: &str = "410";
+pub const ERR_NORECIPIENT: &str = "411";
+pub const ERR_NOTEXTTOSEND: &str = "412";
+pub const ERR_INPUTTOOLONG: &str = "417";
+pub const ERR_UNKNOWNCOMMAND: &str = "421";
+pub const ERR_NOMOTD: &str = "422";
+pub const ERR_NONICKNAMEGIVEN: &str = "431";
+pub const ERR_ERRONEUSNICKNAME: &str = "432";
+pub const ERR_NICKNAMEINUSE: &str = "433";
+pub const ERR_NOTONCHANNEL: &str = "442";
+pub const ERR_NOTREGISTERED: &str = "451";
+pub const ERR_NEEDMOREPARAMS: &str = "461";
+pub const ERR_ALREADYREGISTERED: &str = "462";
+pub const ERR_PASSWDMISMATCH: &str = "464";
+
+/// `:SERVER CODE TARGET`, ready for the numeric's own parameters. `target` is the
+/// client's nick, or `*` before it has one.
+pub fn numeric(server: &str, target: &str, code: &str) -> Message {
+    Message::new(code).with_source(server).with_param(target)
+}

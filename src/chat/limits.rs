@@ -1,0 +1,60 @@
+//! The bounds on what one client can make the server keep or send, each with its
+//! policy, and the helper that cuts text to them. The ones clients can rely on
+//! are announced in ISUPPORT (see `welcome`); nick and channel lengths live with
+//! their grammar in [`irc`](super::irc). Queue sizes and timeouts are settings
+//! ([`ChatConfig`](super::ChatConfig)).
+//!
+//! The lengths are chosen so that every line the server relays or answers fits
+//! in 512 bytes even with the longest prefix (`nick!user@ipv6-host`, about 95
+//! bytes), channel name (64) and server name (63).
+
+/// The most targets of one PRIVMSG or NOTICE (announced in `TARGMAX` and
+/// `MAXTARGETS`); each further target is answered with 407 and skipped.
+pub(crate) const MAX_MESSAGE_TARGETS: usize = 4;
+
+/// The most channels in one JOIN, PART or NAMES (announced in `TARGMAX`); each
+/// further one is answered with 407 and skipped.
+pub(crate) const MAX_CHANNEL_TARGETS: usize = 10;
+
+/// The most channels one client may be in (announced as `CHANLIMIT`); a JOIN past
+/// it is answered with 405 for that channel.
+pub(crate) const MAX_CHANNELS_PER_CLIENT: usize = 50;
+
+/// The longest user name kept (announced as `USERLEN`); longer ones are cut.
+pub(crate) const USER_MAX_LEN: usize = 16;
+
+/// The longest real name kept; longer ones are cut.
+pub(crate) const REALNAME_MAX_LEN: usize = 64;
+
+/// The longest topic kept (announced as `TOPICLEN`); longer ones are cut.
+pub(crate) const TOPIC_MAX_LEN: usize = 300;
+
+/// The longest PART or QUIT reason kept; longer ones are cut.
+pub(crate) const REASON_MAX_LEN: usize = 300;
+
+/// The longest command name echoed back in 421; longer ones are cut.
+pub(crate) const ECHOED_COMMAND_MAX_LEN: usize = 64;
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a char boundary.
+pub(crate) fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_keeps_whole_characters() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("héllo", 3), "hé");
+        assert_eq!(truncate("hi", 10), "hi");
+    }
+}

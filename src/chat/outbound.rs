@@ -1,0 +1,330 @@
+//! One client's outbound queue and the writer that drains it.
+//!
+//! Fan-out serializes a line once into [`Bytes`] and pushes a clone (a reference
+//! count, no copy) into the queue of every receiver. Each queue has exactly one
+//! [`Writer`], which takes everything queued at once and hands it to the socket in
+//! one vectored write, so under load many lines leave in one system call.
+//!
+//! The policy at the bound: the queue counts bytes, from the moment a line is
+//! pushed until the writer has written it. A push that would take it past the
+//! limit (`--sendq`) does not wait and does not drop the line quietly: the queue
+//! is discarded, the receiver is told `ERROR :SendQ exceeded`, and it is
+//! disconnected. A sender therefore never waits on a slow receiver, and a client
+//! that stops reading costs at most the limit in memory.
+//!
+//! Closing (a QUIT, shutdown, an overflow) gives the writer a final line and a
+//! deadline ([`Writer`]'s linger): it writes what is still queued (nothing, after
+//! an overflow), then the final line, then closes its side. A peer that does not
+//! read by the deadline is simply dropped.
+
+use std::io::{self, IoSlice};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+
+/// The most buffers in one vectored write (Linux's `IOV_MAX`).
+const MAX_IOVECS: usize = 1024;
+/// Lines a drained batch vector may keep room for (32 bytes each).
+const IDLE_CAPACITY: usize = 32;
+
+/// A push went over the limit: the receiver is being disconnected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SendQExceeded;
+
+/// The sending side of one client's queue. Clones share the queue.
+#[derive(Clone)]
+pub(crate) struct Outbound {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    /// Bytes queued or being written, at most.
+    limit: usize,
+    queue: Mutex<Queue>,
+    /// Wakes the writer after a push; a stored permit covers a push that lands
+    /// before the writer waits.
+    wake: Notify,
+    /// Cancelled once closing starts, for whatever reason.
+    closing: CancellationToken,
+}
+
+#[derive(Default)]
+struct Queue {
+    lines: Vec<Bytes>,
+    /// Bytes in `lines` plus those the writer took and has not finished writing.
+    bytes: usize,
+    /// Set when closing starts: the last line the writer sends.
+    last: Option<Bytes>,
+    /// Closing started because the queue overflowed.
+    overflowed: bool,
+}
+
+impl Outbound {
+    /// A queue of at most `limit` bytes, and its writer, which waits at most
+    /// `linger` for a peer to take the last lines once closing starts.
+    pub(crate) fn new(limit: usize, linger: Duration) -> (Outbound, Writer) {
+        let shared = Arc::new(Shared {
+            limit,
+            queue: Mutex::new(Queue::default()),
+            wake: Notify::new(),
+            closing: CancellationToken::new(),
+        });
+        let writer = Writer {
+            shared: shared.clone(),
+            linger,
+        };
+        (Outbound { shared }, writer)
+    }
+
+    /// Queues one line (with its CR LF). Never waits. A line pushed after closing
+    /// started is dropped: the client is leaving and nothing more is owed to it.
+    pub(crate) fn push(&self, line: Bytes) -> Result<(), SendQExceeded> {
+        let mut queue = self.shared.lock();
+        if self.shared.closing.is_cancelled() {
+            return Ok(());
+        }
+        if queue.bytes + line.len() > self.shared.limit {
+            let dropped: usize = queue.lines.drain(..).map(|line| line.len()).sum();
+            queue.bytes -= dropped;
+            queue.last = Some(Bytes::from_static(b"ERROR :SendQ exceeded\r\n"));
+            queue.overflowed = true;
+            drop(queue);
+            self.start_closing();
+            return Err(SendQExceeded);
+        }
+        queue.bytes += line.len();
+        queue.lines.push(line);
+        drop(queue);
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Starts closing: what is queued is still written, then `last`. Only the
+    /// first close (or overflow) decides the last line.
+    pub(crate) fn close(&self, last: Bytes) {
+        let mut queue = self.shared.lock();
+        if self.shared.closing.is_cancelled() {
+            return;
+        }
+        queue.last = Some(last);
+        drop(queue);
+        self.start_closing();
+    }
+
+    /// Completes once closing has started: after an overflow, or when the writer
+    /// failed (the peer is gone).
+    pub(crate) fn closing(&self) -> WaitForCancellationFuture<'_> {
+        self.shared.closing.cancelled()
+    }
+
+    /// Whether closing started because the queue overflowed.
+    pub(crate) fn overflowed(&self) -> bool {
+        self.shared.lock().overflowed
+    }
+
+    fn start_closing(&self) {
+        self.shared.closing.cancel();
+        self.shared.wake.notify_one();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        // A panic while holding this lock leaves the queue consistent (every
+        // critical section is a few field updates), so poisoning is ignored.
+        self.queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Drains one queue into a byte stream. Transports with their own framing (a
+/// WebSocket sends one line per message) would drain the same queue their way.
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    linger: Duration,
+}
+
+impl Writer {
+    /// Writes until the queue closes and the last line is out, the deadline after
+    /// closing passes, or the stream fails. A failure closes the queue, so the
+    /// session learns that its peer is gone and nothing piles up unwritten.
+    pub(crate) async fn run<W: AsyncWrite + Unpin>(self, stream: W) -> io::Result<()> {
+        let result = self.write_all_queued(stream).await;
+        if result.is_err() {
+            self.shared.closing.cancel();
+        }
+        result
+    }
+
+    async fn write_all_queued<W: AsyncWrite + Unpin>(&self, mut stream: W) -> io::Result<()> {
+        let mut batch = Vec::new();
+        let mut deadline = None;
+        loop {
+            let last = {
+                let mut queue = self.shared.lock();
+                std::mem::swap(&mut batch, &mut queue.lines);
+                // The last line goes only after everything queued before it.
+                let closing = self.shared.closing.is_cancelled();
+                (closing && batch.is_empty()).then(|| queue.last.take())
+            };
+            if deadline.is_none() && self.shared.closing.is_cancelled() {
+                deadline = Some(Instant::now() + self.linger);
+            }
+            if let Some(last) = last {
+                let at = deadline.unwrap_or_else(|| Instant::now() + self.linger);
+                if let Some(line) = last {
+                    within(at, stream.write_all(&line)).await?;
+                }
+                return within(at, stream.shutdown()).await;
+            }
+            if batch.is_empty() {
+                self.shared.wake.notified().await;
+                continue;
+            }
+            let written = write_lines(&mut stream, &batch);
+            match deadline {
+                Some(at) => within(at, written).await?,
+                None => {
+                    tokio::pin!(written);
+                    tokio::select! {
+                        done = &mut written => done?,
+                        // Closing while the peer is slow: finish this batch only
+                        // if it goes within the linger.
+                        _ = self.shared.closing.cancelled() => {
+                            let at = Instant::now() + self.linger;
+                            deadline = Some(at);
+                            within(at, written).await?;
+                        }
+                    }
+                }
+            }
+            self.shared.lock().bytes -= batch.iter().map(Bytes::len).sum::<usize>();
+            // Keep a small vector for the next batch (it alternates with the
+            // queue's), but give back what a burst grew: an idle client should
+            // hold next to nothing.
+            batch.clear();
+            if batch.capacity() > IDLE_CAPACITY {
+                batch = Vec::new();
+            }
+        }
+    }
+}
+
+/// Writes every line, in as few vectored writes as the platform allows.
+async fn write_lines<W: AsyncWrite + Unpin>(stream: &mut W, lines: &[Bytes]) -> io::Result<()> {
+    for chunk in lines.chunks(MAX_IOVECS) {
+        let mut slices: Vec<IoSlice<'_>> = chunk.iter().map(|line| IoSlice::new(line)).collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            let n = stream.write_vectored(rest).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            IoSlice::advance_slices(&mut rest, n);
+        }
+    }
+    Ok(())
+}
+
+/// Runs `work` until `deadline`; past it, the peer is too slow to wait for.
+async fn within<T>(deadline: Instant, work: impl Future<Output = io::Result<T>>) -> io::Result<T> {
+    tokio::time::timeout_at(deadline, work)
+        .await
+        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    const LINGER: Duration = Duration::from_secs(5);
+
+    /// A stream that keeps what is written and counts the write calls.
+    #[derive(Default)]
+    struct Recorder {
+        bytes: Vec<u8>,
+        writes: usize,
+    }
+
+    impl AsyncWrite for Recorder {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.writes += 1;
+            self.bytes.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            self.writes += 1;
+            let mut n = 0;
+            for buf in bufs {
+                self.bytes.extend_from_slice(buf);
+                n += buf.len();
+            }
+            Poll::Ready(Ok(n))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn line(text: &str) -> Bytes {
+        Bytes::from(format!("{text}\r\n"))
+    }
+
+    #[tokio::test]
+    async fn queued_lines_leave_in_one_write_then_the_last_line() {
+        let (out, writer) = Outbound::new(1 << 20, LINGER);
+        for i in 0..100 {
+            out.push(line(&format!("PRIVMSG #c :{i}"))).unwrap();
+        }
+        out.close(line("ERROR :bye"));
+        out.push(line("after close")).unwrap();
+        let mut stream = Recorder::default();
+        writer.run(&mut stream).await.unwrap();
+        let text = String::from_utf8(stream.bytes).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 101);
+        assert_eq!(lines[0], "PRIVMSG #c :0");
+        assert_eq!(lines[99], "PRIVMSG #c :99");
+        assert_eq!(lines[100], "ERROR :bye");
+        // One vectored write for the batch, one for the last line.
+        assert_eq!(stream.writes, 2);
+    }
+
+    #[tokio::test]
+    async fn an_overflow_discards_the_queue_and_says_why() {
+        let (out, writer) = Outbound::new(100, LINGER);
+        out.push(line(&"a".repeat(60))).unwrap();
+        assert_eq!(out.push(line(&"b".repeat(60))), Err(SendQExceeded));
+        // Closing after an overflow does not replace its reason.
+        out.close(line("ERROR :bye"));
+        let mut stream = Recorder::default();
+        writer.run(&mut stream).await.unwrap();
+        assert_eq!(stream.bytes, b"ERROR :SendQ exceeded\r\n");
+    }
+}

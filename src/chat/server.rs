@@ -1,0 +1,199 @@
+//! The chat server: the accept loops, the client limit, and graceful shutdown.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, SystemTime};
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::config::ChatConfig;
+use super::history::{History, NoHistory};
+use super::hub::Hub;
+
+/// What a server did, reported when it stops.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Connections accepted and served.
+    pub connections: u64,
+    /// Connections closed at once because `max_clients` were open.
+    pub rejected: u64,
+    /// Connections still open when the grace period ran out.
+    pub cut_at_shutdown: u64,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "served {} IRC connections ({} rejected at the limit, {} cut at shutdown)",
+            self.connections, self.rejected, self.cut_at_shutdown
+        )
+    }
+}
+
+/// What every connection shares.
+pub(crate) struct Context {
+    pub config: Arc<ChatConfig>,
+    pub hub: Hub,
+    /// Cancelled when shutdown starts: sessions say goodbye and close.
+    pub draining: CancellationToken,
+    pub started: SystemTime,
+}
+
+/// An IRC server over any number of TCP listeners.
+///
+/// ```no_run
+/// # async fn example() -> anyhow::Result<()> {
+/// let listener = netkit::net::bind_tcp("127.0.0.1:0".parse()?, 1024).await?;
+/// let server = netkit::chat::ChatServer::new(Default::default());
+/// let summary = server.serve(vec![listener], netkit::net::shutdown_signal()).await;
+/// eprintln!("{summary}");
+/// # Ok(()) }
+/// ```
+pub struct ChatServer {
+    ctx: Arc<Context>,
+}
+
+impl ChatServer {
+    /// A server that keeps no history.
+    pub fn new(config: ChatConfig) -> ChatServer {
+        ChatServer::with_history(config, Arc::new(NoHistory))
+    }
+
+    /// A server that commits channel messages to `history` before delivering them.
+    pub fn with_history(config: ChatConfig, history: Arc<dyn History>) -> ChatServer {
+        let config = Arc::new(config);
+        ChatServer {
+            ctx: Arc::new(Context {
+                hub: Hub::new(config.clone(), history),
+                config,
+                draining: CancellationToken::new(),
+                started: SystemTime::now(),
+            }),
+        }
+    }
+
+    /// Serves until `shutdown` completes; then stops accepting, sends every client
+    /// `ERROR :Server shutting down`, waits up to the grace period for the lines to
+    /// leave, and returns the summary.
+    pub async fn serve(
+        self,
+        listeners: Vec<TcpListener>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Summary {
+        let ctx = self.ctx;
+        let stats = Arc::new(Stats::default());
+        let connections = TaskTracker::new();
+        let limit = Arc::new(Semaphore::new(ctx.config.max_clients));
+        let mut loops = tokio::task::JoinSet::new();
+        for listener in listeners {
+            loops.spawn(accept_loop(
+                listener,
+                ctx.clone(),
+                stats.clone(),
+                limit.clone(),
+                connections.clone(),
+            ));
+        }
+
+        shutdown.await;
+        tracing::info!("shutting down: no new connections, closing the open ones");
+        ctx.draining.cancel();
+        while loops.join_next().await.is_some() {}
+        connections.close();
+        // Each writer gives up on its peer after the grace period on its own; the
+        // margin covers the scheduling of thousands of them.
+        let wait = ctx.config.grace + Duration::from_secs(1);
+        if tokio::time::timeout(wait, connections.wait())
+            .await
+            .is_err()
+        {
+            stats
+                .cut_at_shutdown
+                .store(connections.len() as u64, Relaxed);
+            tracing::warn!(
+                "{} connections still open after the grace period",
+                connections.len()
+            );
+        }
+        stats.summary()
+    }
+}
+
+#[derive(Default)]
+struct Stats {
+    connections: AtomicU64,
+    rejected: AtomicU64,
+    cut_at_shutdown: AtomicU64,
+}
+
+impl Stats {
+    fn summary(&self) -> Summary {
+        Summary {
+            connections: self.connections.load(Relaxed),
+            rejected: self.rejected.load(Relaxed),
+            cut_at_shutdown: self.cut_at_shutdown.load(Relaxed),
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    ctx: Arc<Context>,
+    stats: Arc<Stats>,
+    limit: Arc<Semaphore>,
+    tracker: TaskTracker,
+) {
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let accepted = tokio::select! {
+            _ = ctx.draining.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(conn) => conn,
+            Err(err) if is_per_connection(&err) => continue,
+            Err(err) => {
+                // Out of file descriptors or memory: wait for connections to close
+                // rather than spin or give up on the listener.
+                tracing::warn!(
+                    "accept failed: {}; retrying in {backoff:?}",
+                    crate::net::describe_io_error(&err)
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(5);
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            // Over the limit: one line, without waiting (a fresh socket's buffer
+            // takes it), then close, so the others are not disturbed.
+            stats.rejected.fetch_add(1, Relaxed);
+            let _ = stream.try_write(b"ERROR :Server is full\r\n");
+            tracing::debug!(%peer, "client limit reached, closing");
+            continue;
+        };
+        stats.connections.fetch_add(1, Relaxed);
+        let ctx = ctx.clone();
+        tracker.spawn(async move {
+            super::connection::serve_tcp(stream, peer, ctx).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Errors of accept that concern one connection, not the listener.
+fn is_per_connection(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+    )
+}

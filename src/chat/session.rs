@@ -1,0 +1,634 @@
+//! One client's session: registration, then commands turned into hub events.
+//!
+//! A session reads [`Frame`]s and writes lines into its [`Outbound`] queue; it
+//! never sees a socket, so TCP, TLS and WebSocket transports can all carry it.
+//! It handles one line completely (checks, event, replies) before it reads the
+//! next, which keeps replies in the order of the commands.
+//!
+//! What a session checks itself (parameters, name syntax, target counts) it
+//! answers itself; what depends on shared state (a nick in use, a channel one is
+//! not on) the hub answers, into the same queue.
+
+use std::io;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use tokio::time::Instant;
+
+use super::event::{Event, MessageKind};
+use super::hub::{ClientId, Registration};
+use super::irc::numerics::*;
+use super::irc::{CHANNEL_MAX_LEN, Frame, Message, NICK_MAX_LEN, is_valid_channel, is_valid_nick};
+use super::limits::{
+    ECHOED_COMMAND_MAX_LEN, MAX_CHANNEL_TARGETS, MAX_MESSAGE_TARGETS, REALNAME_MAX_LEN,
+    REASON_MAX_LEN, USER_MAX_LEN, truncate,
+};
+use super::outbound::Outbound;
+use super::server::Context;
+use super::welcome;
+
+/// Whether a registered client is still there: after `interval` without a line
+/// it is sent a PING, and after as long again without one it is dropped. Each
+/// line only records the time; the timer is re-armed when it fires, so traffic
+/// costs no timer updates.
+struct Liveness {
+    interval: Duration,
+    last_heard: Instant,
+    pinged: bool,
+}
+
+enum Check {
+    /// Heard from recently: look again then.
+    Wait(Instant),
+    /// Quiet for an interval: PING sent, look again then.
+    Ping(Instant),
+    /// Quiet through a PING and its interval, this long in all.
+    Dead(Duration),
+}
+
+impl Liveness {
+    fn new(interval: Duration) -> Liveness {
+        Liveness {
+            interval,
+            last_heard: Instant::now(),
+            pinged: false,
+        }
+    }
+
+    fn heard(&mut self) {
+        self.last_heard = Instant::now();
+        self.pinged = false;
+    }
+
+    fn check(&mut self) -> Check {
+        let now = Instant::now();
+        let due = self.last_heard + self.interval;
+        if now < due {
+            Check::Wait(due)
+        } else if !self.pinged {
+            self.pinged = true;
+            Check::Ping(now + self.interval)
+        } else if now < due + self.interval {
+            Check::Wait(due + self.interval)
+        } else {
+            Check::Dead(now - self.last_heard)
+        }
+    }
+}
+
+/// How a session ended, and so what its last line is.
+enum End {
+    /// QUIT, end of stream or a read error: peers see `QUIT :reason`.
+    Quit(String),
+    /// Its queue overflowed: the hub removed it and queued the ERROR already.
+    Overflowed,
+    /// Server shutdown.
+    Shutdown,
+    /// Closed before registering, with this ERROR text.
+    Refused(&'static str),
+}
+
+enum Stage {
+    Registering(Pending),
+    Registered { id: ClientId, nick: String },
+}
+
+/// What a client has said so far during registration.
+#[derive(Default)]
+struct Pending {
+    password: Option<String>,
+    nick: Option<String>,
+    user: Option<(String, String)>,
+    /// `CAP LS` was sent: registration waits for `CAP END`.
+    negotiating: bool,
+}
+
+pub(crate) struct Session {
+    ctx: Arc<Context>,
+    out: Outbound,
+    host: String,
+    stage: Stage,
+}
+
+impl Session {
+    pub(crate) fn new(ctx: Arc<Context>, out: Outbound, peer: IpAddr) -> Session {
+        Session {
+            ctx,
+            out,
+            host: peer.to_string(),
+            stage: Stage::Registering(Pending::default()),
+        }
+    }
+
+    /// Runs the session until the client leaves, its queue overflows or the server
+    /// shuts down; then starts closing the queue with the right last line.
+    pub(crate) async fn run<S>(mut self, mut frames: S)
+    where
+        S: Stream<Item = io::Result<Frame>> + Unpin,
+    {
+        let registration = tokio::time::sleep(self.ctx.config.registration_timeout);
+        tokio::pin!(registration);
+        let mut liveness = Liveness::new(self.ctx.config.ping_interval);
+        let quiet = tokio::time::sleep(liveness.interval);
+        tokio::pin!(quiet);
+        let ctx = self.ctx.clone();
+        let out = self.out.clone();
+        let end = loop {
+            let registered = matches!(self.stage, Stage::Registered { .. });
+            tokio::select! {
+                frame = frames.next() => {
+                    liveness.heard();
+                    if let Some(end) = self.on_frame(frame) {
+                        break end;
+                    }
+                }
+                _ = out.closing() => {
+                    break if out.overflowed() {
+                        End::Overflowed
+                    } else {
+                        End::Quit("Write error".to_string())
+                    };
+                }
+                _ = ctx.draining.cancelled() => break End::Shutdown,
+                _ = &mut registration, if !registered => {
+                    break End::Refused("Registration timed out");
+                }
+                _ = &mut quiet, if registered => match liveness.check() {
+                    Check::Wait(until) => quiet.as_mut().reset(until),
+                    Check::Ping(until) => {
+                        let server = &self.ctx.config.server_name;
+                        self.send(Message::new("PING").with_source(server).with_param(server));
+                        quiet.as_mut().reset(until);
+                    }
+                    Check::Dead(silent) => {
+                        break End::Quit(format!("Ping timeout: {} seconds", silent.as_secs()));
+                    }
+                },
+            }
+        };
+        self.finish(end);
+    }
+
+    /// Handles what the transport delivered; `Some` ends the session.
+    fn on_frame(&mut self, frame: Option<io::Result<Frame>>) -> Option<End> {
+        match frame {
+            Some(Ok(Frame::Line(line))) => self.handle_line(&line),
+            Some(Ok(Frame::LineTooLong)) => {
+                // The codec dropped the line; the session goes on.
+                let reply = self
+                    .numeric(ERR_INPUTTOOLONG)
+                    .with_param("Input line was too long");
+                self.send(reply);
+                None
+            }
+            Some(Err(err)) => {
+                let why = crate::net::describe_io_error(&err);
+                Some(End::Quit(format!("Read error: {why}")))
+            }
+            None => Some(End::Quit("Connection closed".to_string())),
+        }
+    }
+
+    fn finish(self, end: End) {
+        let id = match self.stage {
+            Stage::Registered { id, .. } => Some(id),
+            Stage::Registering(_) => None,
+        };
+        let last = match end {
+            End::Quit(reason) => {
+                if let Some(id) = id {
+                    self.ctx.hub.apply(
+                        id,
+                        Event::Quit {
+                            reason: reason.clone(),
+                        },
+                    );
+                }
+                format!("Closing link: {} ({reason})", self.host)
+            }
+            End::Overflowed => {
+                // Normally removed by the hub already; this covers an overflow of
+                // a reply pushed by the session itself.
+                if let Some(id) = id {
+                    self.ctx.hub.apply(
+                        id,
+                        Event::Quit {
+                            reason: "SendQ exceeded".to_string(),
+                        },
+                    );
+                }
+                return;
+            }
+            End::Shutdown => {
+                if let Some(id) = id {
+                    self.ctx.hub.forget(id);
+                }
+                "Server shutting down".to_string()
+            }
+            End::Refused(why) => why.to_string(),
+        };
+        self.out
+            .close(Message::new("ERROR").with_param(last).to_bytes());
+    }
+
+    /// Handles one line; `Some` ends the session.
+    fn handle_line(&mut self, line: &[u8]) -> Option<End> {
+        let message = match Message::parse(line) {
+            Ok(message) => message,
+            Err(err) => {
+                // RFC 1459: a line that is not a message is ignored.
+                tracing::debug!(host = %self.host, "ignoring a line: {err}");
+                return None;
+            }
+        };
+        let params: Vec<&str> = message.params.iter().map(String::as_str).collect();
+        match (message.command.as_str(), &self.stage) {
+            ("QUIT", _) => {
+                let reason = params.first().map_or("Client quit".to_string(), |r| {
+                    format!("Quit: {}", truncate(r, REASON_MAX_LEN))
+                });
+                return Some(End::Quit(reason));
+            }
+            ("PING", _) => self.ping(&params),
+            ("PONG", _) => {}
+            ("CAP", _) => return self.cap(&params),
+            ("PASS" | "USER", Stage::Registered { .. }) => {
+                let reply = self
+                    .numeric(ERR_ALREADYREGISTERED)
+                    .with_param("You may not reregister");
+                self.send(reply);
+            }
+            ("PASS", Stage::Registering(_)) => self.pass(&params),
+            ("USER", Stage::Registering(_)) => return self.user(&params),
+            ("NICK", _) => return self.nick(&params),
+            (_, Stage::Registering(_)) => {
+                let reply = self
+                    .numeric(ERR_NOTREGISTERED)
+                    .with_param("You have not registered");
+                self.send(reply);
+            }
+            (command, &Stage::Registered { id, .. }) => self.command(id, command, &params),
+        }
+        None
+    }
+
+    /// A command of a registered client.
+    fn command(&self, id: ClientId, command: &str, params: &[&str]) {
+        let hub = &self.ctx.hub;
+        match command {
+            "JOIN" => {
+                let Some(list) = self.required(command, params) else {
+                    return;
+                };
+                if list == "0" {
+                    hub.apply(id, Event::PartAll);
+                    return;
+                }
+                let channels = self.channel_targets(list);
+                hub.apply(id, Event::Join { channels });
+            }
+            "PART" => {
+                let Some(list) = self.required(command, params) else {
+                    return;
+                };
+                let channels = self.channel_targets(list);
+                let reason = params
+                    .get(1)
+                    .map(|r| truncate(r, REASON_MAX_LEN).to_string());
+                hub.apply(id, Event::Part { channels, reason });
+            }
+            "PRIVMSG" | "NOTICE" => {
+                let kind = if command == "PRIVMSG" {
+                    MessageKind::Privmsg
+                } else {
+                    MessageKind::Notice
+                };
+                self.message(id, kind, params);
+            }
+            "TOPIC" => {
+                let Some(channel) = self.required(command, params) else {
+                    return;
+                };
+                match params.get(1) {
+                    None => hub.topic(id, channel),
+                    Some(text) => {
+                        let event = Event::Topic {
+                            channel: channel.to_string(),
+                            text: text.to_string(),
+                        };
+                        hub.apply(id, event);
+                    }
+                }
+            }
+            "NAMES" => {
+                let list = params.first().copied().unwrap_or("");
+                let channels = self.targets(list, MAX_CHANNEL_TARGETS, false);
+                hub.names(id, &channels);
+            }
+            "WHO" => hub.who(id, params.first().copied().unwrap_or("*")),
+            "WHOIS" => match params.last() {
+                // `WHOIS [server] nick`: the nick comes last.
+                Some(nick) => hub.whois(id, nick),
+                None => {
+                    let reply = self
+                        .numeric(ERR_NONICKNAMEGIVEN)
+                        .with_param("No nickname given");
+                    self.send(reply);
+                }
+            },
+            "MOTD" => {
+                let nick = self.addressee().to_string();
+                for line in welcome::motd(&self.ctx.config, &nick) {
+                    self.send(line);
+                }
+            }
+            _ => {
+                let reply = self
+                    .numeric(ERR_UNKNOWNCOMMAND)
+                    .with_param(truncate(command, ECHOED_COMMAND_MAX_LEN))
+                    .with_param("Unknown command");
+                self.send(reply);
+            }
+        }
+    }
+
+    fn message(&self, id: ClientId, kind: MessageKind, params: &[&str]) {
+        // A NOTICE is never answered with an error (RFC 2812 3.3.2).
+        let quiet = kind == MessageKind::Notice;
+        let Some(list) = params.first().filter(|t| !t.is_empty()) else {
+            if !quiet {
+                let reply = self
+                    .numeric(ERR_NORECIPIENT)
+                    .with_param(format!("No recipient given ({})", kind.command()));
+                self.send(reply);
+            }
+            return;
+        };
+        let Some(text) = params.get(1).filter(|t| !t.is_empty()) else {
+            if !quiet {
+                let reply = self.numeric(ERR_NOTEXTTOSEND).with_param("No text to send");
+                self.send(reply);
+            }
+            return;
+        };
+        let targets = self.targets(list, MAX_MESSAGE_TARGETS, quiet);
+        let event = Event::Message {
+            kind,
+            targets: targets.into_iter().map(str::to_string).collect(),
+            text: text.to_string(),
+        };
+        self.ctx.hub.apply(id, event);
+    }
+
+    /// Splits a JOIN or PART list: bad names get 403 here, the rest go to the hub.
+    fn channel_targets(&self, list: &str) -> Vec<String> {
+        let mut channels = Vec::new();
+        for name in self.targets(list, MAX_CHANNEL_TARGETS, false) {
+            if is_valid_channel(name, CHANNEL_MAX_LEN) {
+                channels.push(name.to_string());
+            } else {
+                let reply = self
+                    .numeric(ERR_NOSUCHCHANNEL)
+                    .with_param(name)
+                    .with_param("No such channel");
+                self.send(reply);
+            }
+        }
+        channels
+    }
+
+    /// Splits a comma-separated list of targets and keeps the first `max`; each
+    /// further one is answered with 407 (unless `quiet`) and skipped.
+    fn targets<'l>(&self, list: &'l str, max: usize, quiet: bool) -> Vec<&'l str> {
+        let mut targets = Vec::new();
+        for target in list.split(',').filter(|t| !t.is_empty()) {
+            if targets.len() < max {
+                targets.push(target);
+            } else if !quiet {
+                let reply = self
+                    .numeric(ERR_TOOMANYTARGETS)
+                    .with_param(target)
+                    .with_param("Too many targets, this one was skipped");
+                self.send(reply);
+            }
+        }
+        targets
+    }
+
+    fn ping(&self, params: &[&str]) {
+        let Some(token) = self.required("PING", params) else {
+            return;
+        };
+        let server = &self.ctx.config.server_name;
+        let pong = Message::new("PONG")
+            .with_source(server)
+            .with_params([server.as_str(), token]);
+        self.send(pong);
+    }
+
+    /// Capability negotiation, with no capabilities yet: enough for clients that
+    /// start with `CAP LS 302` to register.
+    fn cap(&mut self, params: &[&str]) -> Option<End> {
+        let nick = self.addressee().to_string();
+        let server = self.ctx.config.server_name.clone();
+        let reply = |sub: &str, rest: &str| {
+            Message::new("CAP")
+                .with_source(&server)
+                .with_params([nick.as_str(), sub, rest])
+        };
+        match params.first().map(|s| s.to_ascii_uppercase()).as_deref() {
+            Some("LS") => {
+                if let Stage::Registering(pending) = &mut self.stage {
+                    pending.negotiating = true;
+                }
+                self.send(reply("LS", ""));
+            }
+            Some("LIST") => self.send(reply("LIST", "")),
+            Some("REQ") => self.send(reply("NAK", params.get(1).copied().unwrap_or(""))),
+            Some("END") => {
+                if let Stage::Registering(pending) = &mut self.stage {
+                    pending.negotiating = false;
+                    // Registration may have been waiting for this.
+                    return self.try_register();
+                }
+            }
+            _ => {
+                let reply = self
+                    .numeric(ERR_INVALIDCAPCMD)
+                    .with_param(params.first().copied().unwrap_or("*"))
+                    .with_param("Invalid CAP command");
+                self.send(reply);
+            }
+        }
+        None
+    }
+
+    fn pass(&mut self, params: &[&str]) {
+        let Some(password) = self.required("PASS", params) else {
+            return;
+        };
+        if let Stage::Registering(pending) = &mut self.stage {
+            pending.password = Some(password.to_string());
+        }
+    }
+
+    fn user(&mut self, params: &[&str]) -> Option<End> {
+        if params.len() < 4 {
+            self.need_more_params("USER");
+            return None;
+        }
+        // Only characters that cannot confuse a `nick!user@host` prefix.
+        let user: String = params[0]
+            .chars()
+            .filter(|c| c.is_ascii_graphic() && !matches!(c, '!' | '@' | ':'))
+            .take(USER_MAX_LEN)
+            .collect();
+        let user = if user.is_empty() {
+            "user".to_string()
+        } else {
+            user
+        };
+        let realname = truncate(params[3], REALNAME_MAX_LEN).to_string();
+        if let Stage::Registering(pending) = &mut self.stage {
+            pending.user = Some((user, realname));
+        }
+        self.try_register()
+    }
+
+    fn nick(&mut self, params: &[&str]) -> Option<End> {
+        let Some(nick) = params.first().filter(|n| !n.is_empty()) else {
+            let reply = self
+                .numeric(ERR_NONICKNAMEGIVEN)
+                .with_param("No nickname given");
+            self.send(reply);
+            return None;
+        };
+        if !is_valid_nick(nick, NICK_MAX_LEN) {
+            let reply = self
+                .numeric(ERR_ERRONEUSNICKNAME)
+                .with_param(*nick)
+                .with_param("Erroneous nickname");
+            self.send(reply);
+            return None;
+        }
+        match &mut self.stage {
+            Stage::Registered { id, nick: current } => {
+                if current == nick {
+                    return None;
+                }
+                let id = *id;
+                if self.ctx.hub.apply(
+                    id,
+                    Event::Nick {
+                        nick: nick.to_string(),
+                    },
+                ) && let Stage::Registered { nick: current, .. } = &mut self.stage
+                {
+                    *current = nick.to_string();
+                }
+                None
+            }
+            Stage::Registering(_) => {
+                if self.ctx.hub.nick_in_use(nick) {
+                    self.nick_in_use(nick);
+                    return None;
+                }
+                if let Stage::Registering(pending) = &mut self.stage {
+                    pending.nick = Some(nick.to_string());
+                }
+                self.try_register()
+            }
+        }
+    }
+
+    /// Completes registration once NICK and USER are in and CAP is not being
+    /// negotiated: checks the password, claims the nick, sends the welcome.
+    fn try_register(&mut self) -> Option<End> {
+        let Stage::Registering(pending) = &mut self.stage else {
+            return None;
+        };
+        let (Some(nick), Some((user, realname))) = (&pending.nick, &pending.user) else {
+            return None;
+        };
+        if pending.negotiating {
+            return None;
+        }
+        let config = &self.ctx.config;
+        if let Some(expected) = &config.password
+            && pending.password.as_deref() != Some(expected.as_str())
+        {
+            let reply = self
+                .numeric(ERR_PASSWDMISMATCH)
+                .with_param("Password incorrect");
+            self.send(reply);
+            return Some(End::Refused("Password incorrect"));
+        }
+        let prefix = format!("{nick}!{user}@{}", self.host);
+        let registration = Registration {
+            nick: nick.clone(),
+            user: user.clone(),
+            realname: realname.clone(),
+            host: self.host.clone(),
+            out: self.out.clone(),
+            welcome: welcome::burst(&self.ctx, nick, &prefix),
+        };
+        let nick = nick.clone();
+        match self.ctx.hub.register(registration) {
+            Ok(id) => self.stage = Stage::Registered { id, nick },
+            Err(_) => {
+                // Taken since NICK was accepted: the client picks another.
+                if let Stage::Registering(pending) = &mut self.stage {
+                    pending.nick = None;
+                }
+                self.nick_in_use(&nick);
+            }
+        }
+        None
+    }
+
+    fn nick_in_use(&self, nick: &str) {
+        let reply = self
+            .numeric(ERR_NICKNAMEINUSE)
+            .with_param(nick)
+            .with_param("Nickname is already in use");
+        self.send(reply);
+    }
+
+    /// The first parameter, or 461 and `None` when it is missing or empty.
+    fn required<'p>(&self, command: &str, params: &[&'p str]) -> Option<&'p str> {
+        match params.first() {
+            Some(param) if !param.is_empty() => Some(param),
+            _ => {
+                self.need_more_params(command);
+                None
+            }
+        }
+    }
+
+    fn need_more_params(&self, command: &str) {
+        let reply = self
+            .numeric(ERR_NEEDMOREPARAMS)
+            .with_param(command)
+            .with_param("Not enough parameters");
+        self.send(reply);
+    }
+
+    /// The nick numerics are addressed to: `*` before registration.
+    fn addressee(&self) -> &str {
+        match &self.stage {
+            Stage::Registered { nick, .. } => nick,
+            Stage::Registering(_) => "*",
+        }
+    }
+
+    fn numeric(&self, code: &str) -> Message {
+        numeric(&self.ctx.config.server_name, self.addressee(), code)
+    }
+
+    /// Queues a reply. An overflow ends the session through `Outbound::closing`.
+    fn send(&self, message: Message) {
+        let _ = self.out.push(message.to_bytes());
+    }
+}

@@ -1,0 +1,42 @@
+//! `chat serve`.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use netkit::chat::{ChatConfig, ChatServer};
+use netkit::net;
+
+use crate::cli::ChatServeArgs;
+
+/// The IRC port of every tutorial.
+const DEFAULT_IRC_ADDR: &str = "127.0.0.1:6667";
+
+pub async fn serve(args: ChatServeArgs) -> Result<ExitCode> {
+    net::raise_fd_limit();
+    let mut addrs = args.irc;
+    if addrs.is_empty() {
+        addrs.push(DEFAULT_IRC_ADDR.parse().expect("valid default address"));
+    }
+    let mut listeners = Vec::new();
+    for addr in addrs {
+        listeners.push(net::bind_tcp(addr, args.backlog).await?);
+    }
+    // Handlers first: once the ready line is out, SIGTERM must mean a graceful stop.
+    let shutdown = net::shutdown_signal();
+    for listener in &listeners {
+        net::announce("irc", listener.local_addr()?);
+    }
+    let server = ChatServer::new(ChatConfig {
+        server_name: args.server_name,
+        password: args.password,
+        motd: args.motd.map(|motd| motd.0),
+        max_clients: args.max_clients as usize,
+        sendq: args.sendq,
+        ping_interval: args.ping_interval,
+        ..ChatConfig::default()
+    });
+    let summary = server.serve(listeners, shutdown).await;
+    eprintln!("netkit: {summary}");
+    Ok(ExitCode::SUCCESS)
+}

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::outcome::Outcome;
 use super::retry::RetryPolicy;
 use super::scheduler;
+use super::sink::{DirCache, PartFile};
 
 /// Redirects followed per URL; one more is an error, as is a loop.
 pub const MAX_REDIRECTS: usize = 10;
@@ -217,6 +218,7 @@ impl FetcherBuilder {
                 progress: Arc::default(),
                 claimed: Mutex::default(),
                 released: tokio::sync::Notify::new(),
+                dirs: DirCache::default(),
             }),
         })
     }
@@ -242,6 +244,8 @@ pub(crate) struct Shared {
     /// for the first to finish (both writing the same part file would corrupt it).
     claimed: Mutex<HashSet<PathBuf>>,
     released: tokio::sync::Notify,
+    /// Output directories already made, held open.
+    dirs: DirCache,
 }
 
 impl Shared {
@@ -275,6 +279,28 @@ impl Shared {
 
     pub fn rate(&self) -> Option<f64> {
         self.settings.rate
+    }
+
+    /// Opens the part file for `path` (of a body of `len` bytes, if known)
+    /// relative to a cached handle on its directory (see `sink::file` for why
+    /// and what it saves).
+    pub fn open_part(
+        &self,
+        path: &Path,
+        append: bool,
+        len: Option<u64>,
+    ) -> std::io::Result<PartFile> {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return PartFile::open(path, append);
+        };
+        match PartFile::open_sized(self.dirs.get(dir)?, name, append, len) {
+            // The directory was removed since it was opened: make it again.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                self.dirs.forget(dir);
+                PartFile::open_sized(self.dirs.get(dir)?, name, append, len)
+            }
+            result => result,
+        }
     }
 
     /// Claims `path` for one transfer, waiting while another holds it.

@@ -232,10 +232,13 @@ async fn attempt(
     {
         return Err(too_large(start + len, limit).into());
     }
+    let len = response.content_length();
     let mut sink = match target {
-        Target::File(path) => {
-            Sink::File(PartFile::open(path, resumed).map_err(|e| io_failure(path, &e))?)
-        }
+        Target::File(path) => Sink::File(
+            shared
+                .open_part(path, resumed, len)
+                .map_err(|e| io_failure(path, &e))?,
+        ),
         Target::Spool(spool) => {
             spool.clear();
             Sink::Spool(spool)

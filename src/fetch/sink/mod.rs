@@ -7,7 +7,7 @@ mod report;
 mod spool;
 mod stdout;
 
-pub use file::{PART_SUFFIX, PartFile, part_path, partial_len};
+pub use file::{Dir, DirCache, PART_SUFFIX, PartFile, part_path, partial_len};
 pub use report::ReportWriter;
 pub use spool::Spool;
 pub use stdout::{Printer, format_bytes, header};

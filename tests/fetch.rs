@@ -281,7 +281,7 @@ fn a_reset_mid_body_is_a_transfer_failure_and_is_retried() {
 }
 
 #[test]
-fn gzip_and_chunked_bodies_arrive_decoded_and_whole() {
+fn compressed_and_chunked_bodies_arrive_decoded_and_whole() {
     let server = TestServer::start();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
@@ -289,21 +289,50 @@ fn gzip_and_chunked_bodies_arrive_decoded_and_whole() {
         &[
             "-o",
             out.to_str().unwrap(),
-            &server.url("/gzip"),
+            &server.url("/encoded/gzip"),
+            &server.url("/encoded/br"),
+            &server.url("/encoded/zstd"),
             &server.url("/chunked/5500"),
         ],
         b"",
     );
     assert_eq!(done.code(), Some(0), "{done:?}");
     let host = out.join(host_dir(&server));
-    let text = std::fs::read_to_string(host.join("gzip")).unwrap();
-    assert_eq!(text, "compressed text\n".repeat(100));
+    for encoding in ["gzip", "br", "zstd"] {
+        let text = std::fs::read_to_string(host.join("encoded").join(encoding)).unwrap();
+        assert_eq!(text, "compressed text\n".repeat(100), "{encoding}");
+        let seen = &server.seen(&format!("/encoded/{encoding}"))[0];
+        let accepted = seen.header("accept-encoding").unwrap_or_default();
+        assert!(
+            accepted.contains(encoding),
+            "{encoding} not offered: {accepted}"
+        );
+    }
     assert_eq!(
         std::fs::read(host.join("chunked/5500")).unwrap(),
         pattern(5500)
     );
-    let gzip = &server.seen("/gzip")[0];
-    assert!(gzip.header("accept-encoding").unwrap().contains("gzip"));
+}
+
+#[test]
+fn rate_spaces_out_the_requests_to_one_host() {
+    let server = TestServer::start();
+    let urls: Vec<String> = (0..5).map(|i| server.url(&format!("/ok/{i}"))).collect();
+    let mut args = vec!["--rate", "10/s", "-o"];
+    let dir = tempfile::tempdir().unwrap();
+    args.push(dir.path().to_str().unwrap());
+    args.extend(urls.iter().map(String::as_str));
+    let started = std::time::Instant::now();
+    let done = fetch(&args, b"");
+    let elapsed = started.elapsed();
+    assert_eq!(done.code(), Some(0), "{done:?}");
+    // Five starts at 10 per second are at least 0.4 s apart from first to last;
+    // only a lower bound is checked, since a busy machine may be slower.
+    assert!(
+        elapsed >= Duration::from_millis(400),
+        "5 requests at 10/s took only {elapsed:?}"
+    );
+    assert_eq!(server.seen("/ok/").len(), 5);
 }
 
 #[test]

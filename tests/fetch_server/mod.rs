@@ -301,21 +301,33 @@ async fn respond(
             let _ = stream.set_zero_linger();
             false
         }
-        "gzip" => {
+        // The same text, compressed with the encoding named in the path when the
+        // client accepts it.
+        "encoded" => {
             let text = "compressed text\n".repeat(100);
-            let mut encoder =
-                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            encoder.write_all(text.as_bytes()).unwrap();
-            let body = encoder.finish().unwrap();
             let accepts = headers
                 .iter()
-                .any(|(n, v)| n == "accept-encoding" && v.contains("gzip"));
-            if accepts {
-                let encoding = ("Content-Encoding", "gzip".to_string());
-                send(stream, "200 OK", &[encoding], &body).await
-            } else {
-                send(stream, "200 OK", &[], text.as_bytes()).await
+                .any(|(n, v)| n == "accept-encoding" && v.contains(arg));
+            if !accepts {
+                return send(stream, "200 OK", &[], text.as_bytes()).await;
             }
+            let body = match arg {
+                "gzip" => {
+                    let mut encoder =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                    encoder.write_all(text.as_bytes()).unwrap();
+                    encoder.finish().unwrap()
+                }
+                "br" => {
+                    let mut encoder = brotli::CompressorWriter::new(Vec::new(), 4096, 5, 22);
+                    encoder.write_all(text.as_bytes()).unwrap();
+                    encoder.into_inner()
+                }
+                "zstd" => zstd::encode_all(text.as_bytes(), 3).unwrap(),
+                _ => return send(stream, "400 Bad Request", &[], b"").await,
+            };
+            let encoding = ("Content-Encoding", arg.to_string());
+            send(stream, "200 OK", &[encoding], &body).await
         }
         "chunked" => {
             let len: usize = arg.parse().unwrap_or(0);

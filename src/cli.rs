@@ -219,6 +219,9 @@ pub struct FetchArgs {
     /// The User-Agent header (default netkit/VERSION).
     #[arg(long, value_name = "S")]
     pub user_agent: Option<String>,
+    /// Also trust the certificates in this PEM file (a private CA); repeat for several.
+    #[arg(long = "ca-cert", value_name = "PEM")]
+    pub ca_certs: Vec<std::path::PathBuf>,
     /// Print the summary as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,

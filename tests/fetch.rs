@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::{Finished, Netkit, PATIENCE, refused_tcp_addr};
-use fetch_server::{TestServer, pattern};
+use fetch_server::{TLS_BODY, TestServer, pattern, start_https};
 use serde_json::Value;
 
 /// Runs `netkit fetch ARGS` to completion with `input` on stdin.
@@ -312,6 +312,26 @@ fn compressed_and_chunked_bodies_arrive_decoded_and_whole() {
         std::fs::read(host.join("chunked/5500")).unwrap(),
         pattern(5500)
     );
+}
+
+#[test]
+fn https_is_verified_against_the_system_roots_and_ca_cert() {
+    let addr = start_https();
+    let url = format!("https://127.0.0.1:{}/tls", addr.port());
+    let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ca.pem");
+
+    let trusted = fetch(&["--ca-cert", ca, &url], b"");
+    assert_eq!(trusted.code(), Some(0), "{trusted:?}");
+    let stdout = String::from_utf8_lossy(&trusted.stdout);
+    assert!(stdout.contains(TLS_BODY), "{stdout}");
+
+    // Without the test CA the certificate is unknown: the URL fails, no body.
+    let untrusted = fetch(&["--retries", "0", &url], b"");
+    assert_eq!(untrusted.code(), Some(1), "{untrusted:?}");
+    assert!(!String::from_utf8_lossy(&untrusted.stdout).contains(TLS_BODY));
+
+    let missing = fetch(&["--ca-cert", "/nonexistent/ca.pem", &url], b"");
+    assert_eq!(missing.code(), Some(2), "{missing:?}");
 }
 
 #[test]

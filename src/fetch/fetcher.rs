@@ -34,6 +34,8 @@ pub enum BuildError {
     },
     #[error("cannot set up the HTTP client: {0}")]
     Client(#[source] reqwest::Error),
+    #[error("no usable certificate in the PEM given to trust: {0}")]
+    Certificates(String),
 }
 
 /// Why a redirect was not followed; shown as the URL's failure message.
@@ -73,6 +75,8 @@ pub struct FetcherBuilder {
     max_size: Option<u64>,
     headers: Vec<(String, String)>,
     user_agent: String,
+    /// PEM bundles whose certificates are trusted besides the system's.
+    extra_roots: Vec<Vec<u8>>,
     output_dir: Option<PathBuf>,
     resume: bool,
 }
@@ -89,6 +93,7 @@ impl Default for FetcherBuilder {
             max_size: None,
             headers: Vec::new(),
             user_agent: concat!("netkit/", env!("CARGO_PKG_VERSION")).to_string(),
+            extra_roots: Vec::new(),
             output_dir: None,
             resume: false,
         }
@@ -150,6 +155,13 @@ impl FetcherBuilder {
         self
     }
 
+    /// Trust the certificates of this PEM bundle as roots, besides the
+    /// system's (a private CA, a test server); repeat for several bundles.
+    pub fn trust_pem(mut self, pem: Vec<u8>) -> Self {
+        self.extra_roots.push(pem);
+        self
+    }
+
     /// Write bodies to files under `dir` instead of handing them back.
     pub fn output_dir(mut self, dir: Option<PathBuf>) -> Self {
         self.output_dir = dir;
@@ -203,7 +215,17 @@ impl FetcherBuilder {
         // slowest part of a cold build): use ring, once per process. An error
         // only means a provider is installed already.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut roots = Vec::new();
+        for pem in &self.extra_roots {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| BuildError::Certificates(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(BuildError::Certificates("no certificate found".into()));
+            }
+            roots.extend(certs);
+        }
         let client = reqwest::Client::builder()
+            .tls_certs_merge(roots)
             .user_agent(&self.user_agent)
             .default_headers(headers)
             .connect_timeout(self.connect_timeout)

@@ -79,6 +79,16 @@ pub async fn fetch(args: FetchArgs) -> Result<ExitCode> {
     if let Some(agent) = args.user_agent {
         builder = builder.user_agent(agent);
     }
+    for path in &args.ca_certs {
+        let pem = std::fs::read(path).map_err(|e| {
+            UsageError(format!(
+                "cannot read {}: {}",
+                path.display(),
+                net::describe_io_error(&e)
+            ))
+        })?;
+        builder = builder.trust_pem(pem);
+    }
     let fetcher = builder.build()?;
 
     // `-q` sets the log filter to errors only; it also silences the progress

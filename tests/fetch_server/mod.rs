@@ -23,6 +23,10 @@
 
 #![allow(dead_code)] // Not every test file uses every helper.
 
+mod tls;
+
+pub use tls::{TLS_BODY, start_https};
+
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::SocketAddr;

@@ -315,22 +315,29 @@ fn compressed_and_chunked_bodies_arrive_decoded_and_whole() {
 }
 
 #[test]
-fn https_is_verified_against_the_system_roots_and_ca_cert() {
-    let addr = start_https();
-    let url = format!("https://127.0.0.1:{}/tls", addr.port());
+fn https_is_verified_and_speaks_http2_or_http1_as_alpn_decides() {
     let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ca.pem");
+    for (http2, protocol) in [(true, "h2"), (false, "http/1.1")] {
+        let addr = start_https(http2);
+        let url = format!("https://127.0.0.1:{}/tls", addr.port());
 
-    let trusted = fetch(&["--ca-cert", ca, &url], b"");
-    assert_eq!(trusted.code(), Some(0), "{trusted:?}");
-    let stdout = String::from_utf8_lossy(&trusted.stdout);
-    assert!(stdout.contains(TLS_BODY), "{stdout}");
+        let trusted = fetch(&["--ca-cert", ca, &url], b"");
+        assert_eq!(trusted.code(), Some(0), "{trusted:?}");
+        let stdout = String::from_utf8_lossy(&trusted.stdout);
+        assert!(
+            stdout.contains(&format!("{TLS_BODY}{protocol}\n")),
+            "{stdout}"
+        );
 
-    // Without the test CA the certificate is unknown: the URL fails, no body.
-    let untrusted = fetch(&["--retries", "0", &url], b"");
-    assert_eq!(untrusted.code(), Some(1), "{untrusted:?}");
-    assert!(!String::from_utf8_lossy(&untrusted.stdout).contains(TLS_BODY));
-
-    let missing = fetch(&["--ca-cert", "/nonexistent/ca.pem", &url], b"");
+        // Without the test CA the certificate is unknown: the URL fails, no body.
+        let untrusted = fetch(&["--retries", "0", &url], b"");
+        assert_eq!(untrusted.code(), Some(1), "{untrusted:?}");
+        assert!(!String::from_utf8_lossy(&untrusted.stdout).contains(TLS_BODY));
+    }
+    let missing = fetch(
+        &["--ca-cert", "/nonexistent/ca.pem", "https://127.0.0.1:1/"],
+        b"",
+    );
     assert_eq!(missing.code(), Some(2), "{missing:?}");
 }
 

@@ -1,5 +1,6 @@
 //! A minimal HTTPS server for the fetch tests: the certificate in tests/data for
-//! 127.0.0.1 (signed by tests/data/ca.pem), HTTP/1.1, one fixed body per request.
+//! 127.0.0.1 (signed by tests/data/ca.pem), HTTP/2 or HTTP/1.1 as ALPN decides,
+//! and a body that names the protocol that served it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,11 +11,12 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-/// What every request gets.
-pub const TLS_BODY: &str = "hello over tls\n";
+/// The body of every response, after the protocol's name (`h2` or `http/1.1`).
+pub const TLS_BODY: &str = "hello over ";
 
-/// Starts the server on its own thread; it stops serving after 60 seconds.
-pub fn start_https() -> SocketAddr {
+/// Starts the server on its own thread; it stops serving after 60 seconds. It
+/// offers HTTP/2 through ALPN when `http2` is true, else only HTTP/1.1.
+pub fn start_https(http2: bool) -> SocketAddr {
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
     let certs: Vec<CertificateDer<'static>> =
         CertificateDer::pem_file_iter(format!("{data}/localhost.pem"))
@@ -30,6 +32,9 @@ pub fn start_https() -> SocketAddr {
         .with_single_cert(certs, key)
         .expect("certificate and key match");
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    if http2 {
+        config.alpn_protocols.insert(0, b"h2".to_vec());
+    }
     let acceptor = TlsAcceptor::from(Arc::new(config));
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -50,23 +55,14 @@ pub fn start_https() -> SocketAddr {
                     let acceptor = acceptor.clone();
                     tokio::spawn(async move {
                         // A client that refuses the certificate ends the handshake.
-                        let Ok(mut tls) = acceptor.accept(stream).await else {
+                        let Ok(tls) = acceptor.accept(stream).await else {
                             return;
                         };
-                        let mut request = Vec::new();
-                        let mut buf = [0u8; 1024];
-                        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                            match tls.read(&mut buf).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => request.extend_from_slice(&buf[..n]),
-                            }
+                        if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                            serve_h2(tls).await;
+                        } else {
+                            serve_http1(tls).await;
                         }
-                        let response = format!(
-                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{TLS_BODY}",
-                            TLS_BODY.len()
-                        );
-                        let _ = tls.write_all(response.as_bytes()).await;
-                        let _ = tls.shutdown().await;
                     });
                 }
             };
@@ -74,4 +70,38 @@ pub fn start_https() -> SocketAddr {
         });
     });
     addr
+}
+
+async fn serve_http1(mut tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>) {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tls.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    let body = format!("{TLS_BODY}http/1.1\n");
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tls.write_all(response.as_bytes()).await;
+    let _ = tls.shutdown().await;
+}
+
+async fn serve_h2(tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>) {
+    let Ok(mut connection) = h2::server::handshake(tls).await else {
+        return;
+    };
+    while let Some(Ok((_request, mut respond))) = connection.accept().await {
+        let response = http::Response::builder()
+            .status(200)
+            .body(())
+            .expect("response");
+        if let Ok(mut stream) = respond.send_response(response, false) {
+            let body = format!("{TLS_BODY}h2\n");
+            let _ = stream.send_data(body.into_bytes().into(), true);
+        }
+    }
 }

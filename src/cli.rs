@@ -118,6 +118,9 @@ pub enum BenchCommand {
     /// Load an echo server (netkit's or any other) and measure it.
     #[command(after_help = EXIT_CODES)]
     Echo(BenchEchoArgs),
+    /// Load an IRC server (netkit's or any other) with channel fan-out and measure it.
+    #[command(after_help = EXIT_CODES)]
+    Chat(BenchChatArgs),
 }
 
 #[derive(Debug, Args)]
@@ -153,6 +156,56 @@ pub struct BenchEchoArgs {
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Sample this server process's CPU time and memory (from /proc) before and after.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
+    /// Print one JSON object on stdout instead of the text report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Load an IRC server (netkit's or any other) with channel fan-out and measure it.\n\n\
+N clients register and join one channel; once all have joined, S of them send \
+`PRIVMSG CHAN :<sender> <seq> <nanos> <padding>` for the duration and every client counts \
+what it receives. Reports deliveries/s (a delivery is one message received by one client), \
+latency from the send time carried in each message, and losses: deliveries expected minus \
+received once a grace period has passed. Without --rate each sender stays at most --window \
+messages ahead of what one receiver has seen, which measures saturation throughput with \
+bounded queues. A server with flood control must have it off. Any loss, duplicate, \
+reordering or damaged message, or a client that could not join, exits 1."
+)]
+pub struct BenchChatArgs {
+    /// Server address, HOST:PORT.
+    pub addr: String,
+    /// Clients that register and join the channel.
+    #[arg(short, long, default_value_t = 100, value_name = "N")]
+    pub clients: usize,
+    /// How many of the clients send.
+    #[arg(short = 'S', long, default_value_t = 10, value_name = "S")]
+    pub senders: usize,
+    /// The channel to join.
+    #[arg(long, default_value = "#bench", value_name = "CHAN")]
+    pub channel: String,
+    /// Pace at R lines/s in total; latency counts from the intended send time.
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+    /// Bytes of message text (at least the numbers it carries, about 20).
+    #[arg(short, long, default_value = "64", value_parser = parse_size, value_name = "BYTES")]
+    pub size: u64,
+    /// How long the senders send.
+    #[arg(short, long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]
+    pub duration: Duration,
+    /// Without --rate: messages a sender may be ahead of what a probe receiver has seen.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub window: usize,
+    /// After sending ends, how long to wait for messages still on their way.
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DUR")]
+    pub grace: Duration,
+    /// Worker threads (default: the CPUs this process may run on).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Sample this server process's CPU time and memory (from /proc) over the measurement.
     #[arg(long, value_name = "PID")]
     pub server_pid: Option<u32>,
     /// Print one JSON object on stdout instead of the text report.
@@ -300,6 +353,12 @@ pub struct ChatServeArgs {
     /// PING a client silent this long; drop it when silent as long again.
     #[arg(long, default_value = "60s", value_parser = parse_ping_interval, value_name = "DUR")]
     pub ping_interval: Duration,
+    /// Channel history: an SQLite file (created if missing), or `:memory:` to keep nothing on disk.
+    #[arg(long, default_value = "./netkit-chat.db", value_name = "PATH")]
+    pub db: String,
+    /// Messages kept per channel; older ones are pruned in the background.
+    #[arg(long, default_value_t = 100_000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub history_limit: u64,
     /// Listen queue length, so bursts of new connections are queued, not retried.
     #[arg(long, default_value_t = 4096, value_name = "N")]
     pub backlog: u32,

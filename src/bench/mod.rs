@@ -1,6 +1,7 @@
 //! Load generators with verified payloads and latency histograms, to measure netkit
 //! or any other server of the same protocol.
 
+pub mod chat;
 pub mod echo;
 mod latency;
 mod usage;

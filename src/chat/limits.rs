@@ -16,6 +16,12 @@ pub(crate) const MAX_MESSAGE_TARGETS: usize = 4;
 /// further one is answered with 407 and skipped.
 pub(crate) const MAX_CHANNEL_TARGETS: usize = 10;
 
+/// The most commands of one client whose lines may be held for a history
+/// commit at once. Past it the session reads nothing more until the oldest is
+/// released (backpressure, through TCP, on that client only). With the client
+/// limit, this bounds the commit queue: `max_clients` times this many items.
+pub(crate) const MAX_HELD_COMMANDS: usize = 32;
+
 /// The most channels one client may be in (announced as `CHANLIMIT`); a JOIN past
 /// it is answered with 405 for that channel.
 pub(crate) const MAX_CHANNELS_PER_CLIENT: usize = 50;

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::config::ChatConfig;
-use super::history::{History, NoHistory};
+use super::history::{History, Pipeline};
 use super::hub::Hub;
 
 /// What a server did, reported when it stops.
@@ -60,17 +60,26 @@ pub struct ChatServer {
 }
 
 impl ChatServer {
-    /// A server that keeps no history.
+    /// A server that keeps no history: channel messages go out at once.
     pub fn new(config: ChatConfig) -> ChatServer {
-        ChatServer::with_history(config, Arc::new(NoHistory))
+        ChatServer::with_pipeline(config, None)
     }
 
-    /// A server that commits channel messages to `history` before delivering them.
-    pub fn with_history(config: ChatConfig, history: Arc<dyn History>) -> ChatServer {
+    /// A server that commits channel messages to `history` before delivering
+    /// them, in batches, on a thread of its own that owns the store. Fails only
+    /// if that thread cannot be started.
+    pub fn with_history(config: ChatConfig, history: Box<dyn History>) -> io::Result<ChatServer> {
+        Ok(ChatServer::with_pipeline(
+            config,
+            Some(Pipeline::start(history)?),
+        ))
+    }
+
+    fn with_pipeline(config: ChatConfig, pipeline: Option<Pipeline>) -> ChatServer {
         let config = Arc::new(config);
         ChatServer {
             ctx: Arc::new(Context {
-                hub: Hub::new(config.clone(), history),
+                hub: Hub::new(config.clone(), pipeline),
                 config,
                 draining: CancellationToken::new(),
                 started: SystemTime::now(),
@@ -80,7 +89,7 @@ impl ChatServer {
 
     /// Serves until `shutdown` completes; then stops accepting, sends every client
     /// `ERROR :Server shutting down`, waits up to the grace period for the lines to
-    /// leave, and returns the summary.
+    /// leave, commits and closes the history, and returns the summary.
     pub async fn serve(
         self,
         listeners: Vec<TcpListener>,
@@ -121,6 +130,7 @@ impl ChatServer {
                 connections.len()
             );
         }
+        ctx.hub.close_history().await;
         stats.summary()
     }
 }

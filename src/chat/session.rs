@@ -3,12 +3,17 @@
 //! A session reads [`Frame`]s and writes lines into its [`Outbound`] queue; it
 //! never sees a socket, so TCP, TLS and WebSocket transports can all carry it.
 //! It handles one line completely (checks, event, replies) before it reads the
-//! next, which keeps replies in the order of the commands.
+//! next, which keeps replies in the order of the commands. When the hub holds a
+//! command's lines for a history commit, the session reads on (up to
+//! `MAX_HELD_COMMANDS` held commands), and its own replies queue behind the held
+//! lines until they are released.
 //!
 //! What a session checks itself (parameters, name syntax, target counts) it
 //! answers itself; what depends on shared state (a nick in use, a channel one is
 //! not on) the hub answers, into the same queue.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -18,12 +23,13 @@ use futures::{Stream, StreamExt};
 use tokio::time::Instant;
 
 use super::event::{Event, MessageKind};
+use super::history::Release;
 use super::hub::{ClientId, Registration};
 use super::irc::numerics::*;
 use super::irc::{CHANNEL_MAX_LEN, Frame, Message, NICK_MAX_LEN, is_valid_channel, is_valid_nick};
 use super::limits::{
-    ECHOED_COMMAND_MAX_LEN, MAX_CHANNEL_TARGETS, MAX_MESSAGE_TARGETS, REALNAME_MAX_LEN,
-    REASON_MAX_LEN, USER_MAX_LEN, truncate,
+    ECHOED_COMMAND_MAX_LEN, MAX_CHANNEL_TARGETS, MAX_HELD_COMMANDS, MAX_MESSAGE_TARGETS,
+    REALNAME_MAX_LEN, REASON_MAX_LEN, USER_MAX_LEN, truncate,
 };
 use super::outbound::Outbound;
 use super::server::Context;
@@ -110,6 +116,10 @@ pub(crate) struct Session {
     out: Outbound,
     host: String,
     stage: Stage,
+    /// Releases of this session's held lines not known to be done, oldest
+    /// first; they complete in this order. A cell because replies are sent
+    /// from `&self`.
+    held: RefCell<VecDeque<Release>>,
 }
 
 impl Session {
@@ -119,6 +129,7 @@ impl Session {
             out,
             host: peer.to_string(),
             stage: Stage::Registering(Pending::default()),
+            held: RefCell::new(VecDeque::new()),
         }
     }
 
@@ -142,6 +153,16 @@ impl Session {
                     liveness.heard();
                     if let Some(end) = self.on_frame(frame) {
                         break end;
+                    }
+                    let oldest = {
+                        let held = self.held.get_mut();
+                        while held.front_mut().is_some_and(Release::is_done) {
+                            held.pop_front();
+                        }
+                        if held.len() >= MAX_HELD_COMMANDS { held.pop_front() } else { None }
+                    };
+                    if let Some(oldest) = oldest {
+                        oldest.wait().await;
                     }
                 }
                 _ = out.closing() => {
@@ -168,7 +189,7 @@ impl Session {
                 },
             }
         };
-        self.finish(end);
+        self.finish(end).await;
     }
 
     /// Handles what the transport delivered; `Some` ends the session.
@@ -191,7 +212,12 @@ impl Session {
         }
     }
 
-    fn finish(self, end: End) {
+    async fn finish(self, end: End) {
+        // What earlier commands owe this client goes out before its last line.
+        let last_held = self.held.borrow_mut().pop_back();
+        if let Some(release) = last_held {
+            release.wait().await;
+        }
         let id = match self.stage {
             Stage::Registered { id, .. } => Some(id),
             Stage::Registering(_) => None,
@@ -199,25 +225,22 @@ impl Session {
         let last = match end {
             End::Quit(reason) => {
                 if let Some(id) = id {
-                    self.ctx.hub.apply(
-                        id,
-                        Event::Quit {
-                            reason: reason.clone(),
-                        },
-                    );
+                    let quit = Event::Quit {
+                        reason: reason.clone(),
+                    };
+                    self.ctx.hub.apply(id, quit).release.wait().await;
                 }
                 format!("Closing link: {} ({reason})", self.host)
             }
             End::Overflowed => {
-                // Normally removed by the hub already; this covers an overflow of
-                // a reply pushed by the session itself.
+                // Removed by the hub already if the overflow happened under its
+                // lock; not if it happened while held lines were released, or
+                // with a reply pushed by the session itself.
                 if let Some(id) = id {
-                    self.ctx.hub.apply(
-                        id,
-                        Event::Quit {
-                            reason: "SendQ exceeded".to_string(),
-                        },
-                    );
+                    let quit = Event::Quit {
+                        reason: "SendQ exceeded".to_string(),
+                    };
+                    self.ctx.hub.apply(id, quit).release.wait().await;
                 }
                 return;
             }
@@ -283,11 +306,11 @@ impl Session {
                     return;
                 };
                 if list == "0" {
-                    hub.apply(id, Event::PartAll);
+                    self.hold(hub.apply(id, Event::PartAll).release);
                     return;
                 }
                 let channels = self.channel_targets(list);
-                hub.apply(id, Event::Join { channels });
+                self.hold(hub.apply(id, Event::Join { channels }).release);
             }
             "PART" => {
                 let Some(list) = self.required(command, params) else {
@@ -297,7 +320,7 @@ impl Session {
                 let reason = params
                     .get(1)
                     .map(|r| truncate(r, REASON_MAX_LEN).to_string());
-                hub.apply(id, Event::Part { channels, reason });
+                self.hold(hub.apply(id, Event::Part { channels, reason }).release);
             }
             "PRIVMSG" | "NOTICE" => {
                 let kind = if command == "PRIVMSG" {
@@ -312,25 +335,25 @@ impl Session {
                     return;
                 };
                 match params.get(1) {
-                    None => hub.topic(id, channel),
+                    None => self.hold(hub.topic(id, channel)),
                     Some(text) => {
                         let event = Event::Topic {
                             channel: channel.to_string(),
                             text: text.to_string(),
                         };
-                        hub.apply(id, event);
+                        self.hold(hub.apply(id, event).release);
                     }
                 }
             }
             "NAMES" => {
                 let list = params.first().copied().unwrap_or("");
                 let channels = self.targets(list, MAX_CHANNEL_TARGETS, false);
-                hub.names(id, &channels);
+                self.hold(hub.names(id, &channels));
             }
-            "WHO" => hub.who(id, params.first().copied().unwrap_or("*")),
+            "WHO" => self.hold(hub.who(id, params.first().copied().unwrap_or("*"))),
             "WHOIS" => match params.last() {
                 // `WHOIS [server] nick`: the nick comes last.
-                Some(nick) => hub.whois(id, nick),
+                Some(nick) => self.hold(hub.whois(id, nick)),
                 None => {
                     let reply = self
                         .numeric(ERR_NONICKNAMEGIVEN)
@@ -379,7 +402,15 @@ impl Session {
             targets: targets.into_iter().map(str::to_string).collect(),
             text: text.to_string(),
         };
-        self.ctx.hub.apply(id, event);
+        let applied = self.ctx.hub.apply(id, event);
+        self.hold(applied.release);
+    }
+
+    /// Keeps the release of held lines, to order later replies behind them.
+    fn hold(&self, mut release: Release) {
+        if !release.is_done() {
+            self.held.borrow_mut().push_back(release);
+        }
     }
 
     /// Splits a JOIN or PART list: bad names get 403 here, the rest go to the hub.
@@ -519,12 +550,13 @@ impl Session {
                     return None;
                 }
                 let id = *id;
-                if self.ctx.hub.apply(
-                    id,
-                    Event::Nick {
-                        nick: nick.to_string(),
-                    },
-                ) && let Stage::Registered { nick: current, .. } = &mut self.stage
+                let event = Event::Nick {
+                    nick: nick.to_string(),
+                };
+                let applied = self.ctx.hub.apply(id, event);
+                self.hold(applied.release);
+                if applied.changed
+                    && let Stage::Registered { nick: current, .. } = &mut self.stage
                 {
                     *current = nick.to_string();
                 }
@@ -629,6 +661,18 @@ impl Session {
 
     /// Queues a reply. An overflow ends the session through `Outbound::closing`.
     fn send(&self, message: Message) {
-        let _ = self.out.push(message.to_bytes());
+        let line = message.to_bytes();
+        let behind_held = {
+            let mut held = self.held.borrow_mut();
+            while held.front_mut().is_some_and(Release::is_done) {
+                held.pop_front();
+            }
+            !held.is_empty()
+        };
+        if behind_held {
+            self.hold(self.ctx.hub.reply_after_held(&self.out, line));
+        } else {
+            let _ = self.out.push(line);
+        }
     }
 }

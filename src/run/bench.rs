@@ -1,4 +1,5 @@
-//! `bench echo`.
+//! `bench echo` and `bench chat`: the library's load generators, a live line on a
+//! terminal, Ctrl-C for partial results, and the report.
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -7,12 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use netkit::bench::echo::{EchoBench, Mode, Progress};
+use netkit::bench::chat::{self, ChatBench};
+use netkit::bench::echo::{BenchError, EchoBench, Mode, Progress};
 use netkit::net;
 
-use crate::cli::BenchEchoArgs;
+use crate::cli::{BenchChatArgs, BenchEchoArgs};
 
 pub async fn echo(args: BenchEchoArgs) -> Result<ExitCode> {
     net::raise_fd_limit();
@@ -31,41 +34,22 @@ pub async fn echo(args: BenchEchoArgs) -> Result<ExitCode> {
         size: usize::try_from(args.size).context("--size is too large")?,
         duration: args.duration,
         rate: args.rate,
-        threads: args
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        threads: args.threads.unwrap_or_else(default_threads),
         server_pid: args.server_pid,
     };
-    let stop = CancellationToken::new();
     let progress = Arc::new(Progress::default());
-    let mut run = tokio::task::spawn_blocking({
-        let (stop, progress) = (stop.clone(), progress.clone());
-        move || bench.run(stop, Some(&progress))
-    });
-    let live = std::io::stderr().is_terminal();
-    let started = tokio::time::Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut signalled = std::pin::pin!(net::shutdown_signal());
-    let report = loop {
-        tokio::select! {
-            report = &mut run => break report.context("the benchmark stopped unexpectedly")??,
-            // Ctrl-C ends the run early; the report covers what was measured.
-            _ = &mut signalled, if !stop.is_cancelled() => stop.cancel(),
-            _ = tick.tick(), if live => {
-                let secs = started.elapsed().as_secs_f64();
-                let ops = progress.operations();
-                eprint!("\r  {secs:5.1}s  {ops} operations  {:.0}/s   ", ops as f64 / secs.max(1e-3));
-            }
-        }
-    };
-    if live {
-        eprint!("\r\x1b[2K");
-    }
-    if args.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        print!("{}", report.to_text());
-    }
+    let report = drive(
+        {
+            let progress = progress.clone();
+            move |stop| bench.run(stop, Some(&progress))
+        },
+        move |secs| {
+            let ops = progress.operations();
+            format!("{ops} operations  {:.0}/s", ops as f64 / secs.max(1e-3))
+        },
+    )
+    .await?;
+    print_report(args.json, &report, || report.to_text())?;
     if report.mismatches > 0 {
         eprintln!(
             "netkit: {} echoes differed from what was sent",
@@ -78,6 +62,101 @@ pub async fn echo(args: BenchEchoArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+pub async fn chat(args: BenchChatArgs) -> Result<ExitCode> {
+    net::raise_fd_limit();
+    let target = resolve(&args.addr).await?;
+    let bench = ChatBench {
+        target,
+        clients: args.clients,
+        senders: args.senders,
+        channel: args.channel,
+        rate: args.rate,
+        size: usize::try_from(args.size).unwrap_or(usize::MAX),
+        duration: args.duration,
+        window: args.window,
+        grace: args.grace,
+        threads: args.threads.unwrap_or_else(default_threads),
+        server_pid: args.server_pid,
+    };
+    let progress = Arc::new(chat::Progress::default());
+    let report = drive(
+        {
+            let progress = progress.clone();
+            move |stop| bench.run(stop, Some(&progress))
+        },
+        move |secs| {
+            let n = progress.deliveries();
+            format!("{n} deliveries  {:.0}/s", n as f64 / secs.max(1e-3))
+        },
+    )
+    .await?;
+    print_report(args.json, &report, || report.to_text())?;
+    if report.joined < report.clients {
+        eprintln!(
+            "netkit: only {} of {} clients registered and joined {}",
+            report.joined, report.clients, report.channel
+        );
+        return Ok(ExitCode::from(1));
+    }
+    if let Some(failure) = report.verification_failure() {
+        eprintln!("netkit: {failure}");
+        return Ok(ExitCode::from(1));
+    }
+    if report.deliveries == 0 {
+        eprintln!("netkit: no message was delivered by {}", report.target);
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a benchmark on a blocking thread until it returns its report. On a
+/// terminal, stderr shows a live line (`live` gets the seconds elapsed); Ctrl-C
+/// (or SIGTERM) ends the run early, and the report covers what was measured.
+async fn drive<R, F, L>(bench: F, live: L) -> Result<R>
+where
+    R: Send + 'static,
+    F: FnOnce(CancellationToken) -> Result<R, BenchError> + Send + 'static,
+    L: Fn(f64) -> String,
+{
+    let stop = CancellationToken::new();
+    let mut run = tokio::task::spawn_blocking({
+        let stop = stop.clone();
+        move || bench(stop)
+    });
+    let on_terminal = std::io::stderr().is_terminal();
+    let started = tokio::time::Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut signalled = std::pin::pin!(net::shutdown_signal());
+    let report = loop {
+        tokio::select! {
+            report = &mut run => break report.context("the benchmark stopped unexpectedly")??,
+            _ = &mut signalled, if !stop.is_cancelled() => stop.cancel(),
+            _ = tick.tick(), if on_terminal => {
+                let secs = started.elapsed().as_secs_f64();
+                eprint!("\r  {secs:5.1}s  {}   ", live(secs));
+            }
+        }
+    };
+    if on_terminal {
+        eprint!("\r\x1b[2K");
+    }
+    Ok(report)
+}
+
+/// The report on stdout: one JSON object, or its text form.
+fn print_report<R: Serialize>(json: bool, report: &R, text: impl FnOnce() -> String) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(report)?);
+    } else {
+        print!("{}", text());
+    }
+    Ok(())
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 async fn resolve(addr: &str) -> Result<SocketAddr> {

@@ -52,6 +52,7 @@ pub async fn command(command: Command) -> Result<ExitCode> {
         Command::Echo(EchoCommand::Send(args)) => echo::send(args).await,
         Command::Connect(args) => echo::connect(args).await,
         Command::Bench(BenchCommand::Echo(args)) => bench::echo(args).await,
+        Command::Bench(BenchCommand::Chat(args)) => bench::chat(args).await,
         Command::Fetch(args) => fetch::fetch(args).await,
         Command::Chat(ChatCommand::Serve(args)) => chat::serve(args).await,
     }

@@ -8,6 +8,12 @@
 //! replies into the same queue as fan-out, so a client sees replies in the order
 //! of its commands.
 //!
+//! With a history store, the lines of an operation may be *held* instead of
+//! pushed: see [`history`](super::history) for the commit-then-release flow.
+//! Every operation that may produce lines therefore returns a [`Release`]: the
+//! session keeps it, queues its own later replies behind it, and waits for it
+//! when it has too many commands held.
+//!
 //! A receiver whose queue overflows cannot be removed in the middle of a fan-out
 //! that is iterating over it, so it is noted and removed once the operation is
 //! done (peers then see `QUIT :SendQ exceeded`, which may overflow others in turn:
@@ -23,7 +29,7 @@ use bytes::Bytes;
 
 use super::config::ChatConfig;
 use super::event::{Event, MessageKind};
-use super::history::{Entry, History};
+use super::history::{Entry, Item, Pipeline, Release, msgid};
 use super::irc::numerics::*;
 use super::irc::{IrcKey, MAX_LINE, Message};
 use super::limits::{MAX_CHANNELS_PER_CLIENT, TOPIC_MAX_LEN, truncate};
@@ -51,8 +57,17 @@ pub(crate) struct NickInUse;
 
 pub(crate) struct Hub {
     config: Arc<ChatConfig>,
-    history: Arc<dyn History>,
+    /// The commit thread, when history is kept.
+    pipeline: Option<Pipeline>,
     state: Mutex<State>,
+}
+
+/// What [`Hub::apply`] did.
+pub(crate) struct Applied {
+    /// Whether anything changed (a refused NICK is false).
+    pub changed: bool,
+    /// Completes once the resulting lines are queued.
+    pub release: Release,
 }
 
 #[derive(Default)]
@@ -70,6 +85,8 @@ struct State {
 struct Clients {
     map: HashMap<ClientId, Client>,
     overflowed: Vec<ClientId>,
+    /// While set, lines are held here for the commit thread instead of pushed.
+    held: Option<Item>,
 }
 
 struct Client {
@@ -90,10 +107,16 @@ impl Client {
 impl Clients {
     /// Queues `line` for `id`; an overflow is noted for removal.
     fn send(&mut self, id: ClientId, line: &Bytes) {
-        if let Some(client) = self.map.get(&id)
-            && client.out.push(line.clone()).is_err()
-        {
-            self.overflowed.push(id);
+        let Some(client) = self.map.get(&id) else {
+            return;
+        };
+        match &mut self.held {
+            Some(held) => held.push(&client.out, line, false),
+            None => {
+                if client.out.push(line.clone()).is_err() {
+                    self.overflowed.push(id);
+                }
+            }
         }
     }
 
@@ -103,12 +126,70 @@ impl Clients {
 }
 
 impl Hub {
-    pub(crate) fn new(config: Arc<ChatConfig>, history: Arc<dyn History>) -> Hub {
+    /// A hub; with a pipeline, channel messages are committed before delivery.
+    pub(crate) fn new(config: Arc<ChatConfig>, pipeline: Option<Pipeline>) -> Hub {
+        let state = State {
+            next_seq: pipeline.as_ref().map_or(0, Pipeline::last_seq),
+            ..State::default()
+        };
         Hub {
             config,
-            history,
-            state: Mutex::new(State::default()),
+            pipeline,
+            state: Mutex::new(state),
         }
+    }
+
+    /// Commits what is queued and closes the history store, at shutdown.
+    pub(crate) async fn close_history(&self) {
+        if let Some(pipeline) = &self.pipeline {
+            pipeline.close().await;
+        }
+    }
+
+    /// Queues one line for `out` behind everything held, so that a session's
+    /// own reply does not overtake the lines of its earlier commands.
+    pub(crate) fn reply_after_held(&self, out: &Outbound, line: Bytes) -> Release {
+        let Some(pipeline) = &self.pipeline else {
+            let _ = out.push(line);
+            return Release::done();
+        };
+        let mut item = Item::default();
+        item.push(out, &line, false);
+        // No lock needed: this session's earlier items are in the queue already.
+        pipeline.submit(item)
+    }
+
+    /// Locks the state for one operation. While earlier lines are still held
+    /// for a commit, this operation's lines are held too, behind them.
+    fn begin(&self) -> MutexGuard<'_, State> {
+        let mut state = self.lock();
+        if self.pipeline.as_ref().is_some_and(Pipeline::busy) {
+            state.clients.held = Some(Item::default());
+        }
+        state
+    }
+
+    /// Ends an operation by client `id`: removes whoever overflowed, then queues
+    /// what was held (still under the lock, so in hub order).
+    fn end(&self, state: &mut State, id: ClientId) -> Release {
+        state.reap_overflowed();
+        let (Some(pipeline), Some(mut item)) = (&self.pipeline, state.clients.held.take()) else {
+            return Release::done();
+        };
+        if item.is_empty() {
+            return Release::done();
+        }
+        if !item.entries.is_empty()
+            && let Some(sender) = state.clients.map.get(&id)
+        {
+            let notice = Message::new("NOTICE")
+                .with_source(&self.config.server_name)
+                .with_param(&sender.nick)
+                .with_param("Your message was not delivered: history is unavailable")
+                .to_bytes();
+            item.on_failure = Some((sender.out.clone(), notice));
+        }
+        pipeline.submit(item)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -153,13 +234,17 @@ impl Hub {
     /// Applies one event from client `id` and fans out its effects. Errors are
     /// answered to the client with their numerics. Returns whether anything
     /// changed (a refused NICK returns false, so the session keeps its old nick).
-    pub(crate) fn apply(&self, id: ClientId, event: Event) -> bool {
-        let mut state = self.lock();
+    pub(crate) fn apply(&self, id: ClientId, event: Event) -> Applied {
+        let mut state = self.begin();
         if !state.clients.map.contains_key(&id) {
             // Removed already (its queue overflowed): nothing it asks counts now.
-            return false;
+            state.clients.held = None;
+            return Applied {
+                changed: false,
+                release: Release::done(),
+            };
         }
-        let applied = match event {
+        let changed = match event {
             Event::Join { channels } => {
                 for name in &channels {
                     state.join(&self.config.server_name, id, name);
@@ -198,8 +283,8 @@ impl Hub {
                 true
             }
         };
-        state.reap_overflowed();
-        applied
+        let release = self.end(&mut state, id);
+        Applied { changed, release }
     }
 
     /// Removes a client without telling anyone: at shutdown, when everyone is
@@ -244,34 +329,39 @@ impl Hub {
                 return;
             }
             let text = fit_text(text, &prefix, kind.command(), &channel.name);
-            state.next_seq += 1;
-            let entry = Entry {
-                seq: state.next_seq,
-                time: SystemTime::now(),
-                channel: channel.name.clone(),
-                source: prefix.clone(),
-                command: kind.command(),
-                text: text.to_string(),
-            };
-            if let Err(err) = self.history.commit(std::slice::from_ref(&entry)) {
-                // Delivering what history lost would break "everything anyone saw
-                // is in the history": the message is dropped and the sender told.
-                tracing::warn!("{err}; message to {} dropped", channel.name);
-                let reply = numeric(server, &nick, "NOTICE").with_param(format!(
-                    "Message to {} not delivered: history is unavailable",
-                    channel.name
-                ));
-                state.clients.send_message(id, reply);
-                return;
-            }
             let line = Message::new(kind.command())
-                .with_source(prefix)
+                .with_source(&prefix)
                 .with_param(&channel.name)
                 .with_param(text)
                 .to_bytes();
+            if self.pipeline.is_none() {
+                for member in channel.members.keys() {
+                    if *member != id {
+                        state.clients.send(*member, &line);
+                    }
+                }
+                return;
+            }
+            // Stored first, delivered once committed: the fan-out is held even
+            // when nothing else is pending.
+            state.next_seq += 1;
+            let seq = state.next_seq;
+            let time = super::history::now();
+            let held = state.clients.held.get_or_insert_with(Item::default);
+            held.entries.push(Entry {
+                seq,
+                msgid: msgid(time, seq),
+                time,
+                channel: channel.name.clone(),
+                source: prefix,
+                command: kind.command(),
+                text: text.to_string(),
+            });
             for member in channel.members.keys() {
-                if *member != id {
-                    state.clients.send(*member, &line);
+                if *member != id
+                    && let Some(client) = state.clients.map.get(member)
+                {
+                    held.push(&client.out, &line, true);
                 }
             }
         } else {
@@ -293,11 +383,12 @@ impl Hub {
     }
 
     /// TOPIC with only a channel: 332 and 333, or 331.
-    pub(crate) fn topic(&self, id: ClientId, channel: &str) {
-        let mut state = self.lock();
+    pub(crate) fn topic(&self, id: ClientId, channel: &str) -> Release {
+        let mut state = self.begin();
         let server = self.config.server_name.as_str();
         let Some(nick) = state.clients.map.get(&id).map(|c| c.nick.clone()) else {
-            return;
+            state.clients.held = None;
+            return Release::done();
         };
         let replies = match state.channels.get(&IrcKey::new(channel)) {
             None => vec![
@@ -310,15 +401,16 @@ impl Hub {
         for reply in replies {
             state.clients.send_message(id, reply);
         }
-        state.reap_overflowed();
+        self.end(&mut state, id)
     }
 
     /// NAMES for each channel; an empty list gives only `366 *`.
-    pub(crate) fn names(&self, id: ClientId, channels: &[&str]) {
-        let mut state = self.lock();
+    pub(crate) fn names(&self, id: ClientId, channels: &[&str]) -> Release {
+        let mut state = self.begin();
         let server = self.config.server_name.as_str();
         let Some(nick) = state.clients.map.get(&id).map(|c| c.nick.clone()) else {
-            return;
+            state.clients.held = None;
+            return Release::done();
         };
         if channels.is_empty() {
             let end = numeric(server, &nick, RPL_ENDOFNAMES)
@@ -335,15 +427,16 @@ impl Hub {
                 state.clients.send_message(id, reply);
             }
         }
-        state.reap_overflowed();
+        self.end(&mut state, id)
     }
 
     /// WHO for a channel (its members) or a nick; anything else lists no one.
-    pub(crate) fn who(&self, id: ClientId, mask: &str) {
-        let mut state = self.lock();
+    pub(crate) fn who(&self, id: ClientId, mask: &str) -> Release {
+        let mut state = self.begin();
         let server = self.config.server_name.as_str();
         let Some(nick) = state.clients.map.get(&id).map(|c| c.nick.clone()) else {
-            return;
+            state.clients.held = None;
+            return Release::done();
         };
         let key = IrcKey::new(mask);
         let mut replies = Vec::new();
@@ -377,15 +470,16 @@ impl Hub {
         for reply in replies {
             state.clients.send_message(id, reply);
         }
-        state.reap_overflowed();
+        self.end(&mut state, id)
     }
 
     /// WHOIS for one nick: 311, 319, 312, 318, or 401 and 318.
-    pub(crate) fn whois(&self, id: ClientId, target: &str) {
-        let mut state = self.lock();
+    pub(crate) fn whois(&self, id: ClientId, target: &str) -> Release {
+        let mut state = self.begin();
         let server = self.config.server_name.as_str();
         let Some(nick) = state.clients.map.get(&id).map(|c| c.nick.clone()) else {
-            return;
+            state.clients.held = None;
+            return Release::done();
         };
         let mut replies = Vec::new();
         match state
@@ -436,7 +530,7 @@ impl Hub {
         for reply in replies {
             state.clients.send_message(id, reply);
         }
-        state.reap_overflowed();
+        self.end(&mut state, id)
     }
 }
 

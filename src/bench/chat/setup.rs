@@ -1,0 +1,205 @@
+//! One benchmark client's IRC conversation before the measurement: connect,
+//! register (NICK/USER, waiting for 001), join the channel (waiting for 366, the
+//! end of NAMES). Written for any server: PINGs are answered at every step, a
+//! nickname in use (433) or unavailable (437) is replaced by another, and a
+//! refusal is reported with the server's numeric and text.
+
+use std::io;
+use std::net::SocketAddr;
+
+use futures::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio_util::codec::FramedRead;
+
+use crate::chat::irc::{Frame, IrcCodec, Message, irc_eq};
+use crate::net::describe_io_error;
+
+/// How many nicknames a client tries before giving up.
+const NICK_ATTEMPTS: u32 = 8;
+
+/// A registered client that has joined the channel.
+pub(crate) struct Conn {
+    pub frames: FramedRead<OwnedReadHalf, IrcCodec>,
+    pub writer: OwnedWriteHalf,
+}
+
+/// Why a client could not take part. Its text is the key under which the
+/// report counts it, so it names the step and the cause, not the client.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SetupError {
+    #[error("{step}: {}", describe_io_error(.cause))]
+    Io {
+        step: &'static str,
+        cause: io::Error,
+    },
+    #[error("{0}: the server closed the connection")]
+    Closed(&'static str),
+    #[error("{0}: the server sent ERROR: {1}")]
+    ServerError(&'static str, String),
+    #[error("{0}: {1} {2}")]
+    Refused(&'static str, String, String),
+    #[error("register: no free nickname after {NICK_ATTEMPTS} tries")]
+    NoFreeNick,
+    #[error("{0}: timed out")]
+    TimedOut(&'static str),
+    #[error("set-up: interrupted")]
+    Interrupted,
+}
+
+/// Nicknames: `n`, a tag for this run and attempt, the client's index; base 36 and
+/// at most 9 characters for 10^5 clients, which is RFC 1459's limit and ngircd's
+/// default.
+pub(crate) fn nick(run_tag: u32, attempt: u32, index: usize) -> String {
+    let tag = (run_tag.wrapping_add(attempt.wrapping_mul(7919))) % (36 * 36);
+    format!("n{}{}", base36(tag as u64, 2), base36(index as u64, 0))
+}
+
+fn base36(mut n: u64, width: usize) -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    while n > 0 || out.is_empty() {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+    }
+    while out.len() < width {
+        out.push(b'0');
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Connects, registers and joins `channel`.
+pub(crate) async fn connect_and_join(
+    target: SocketAddr,
+    channel: &str,
+    run_tag: u32,
+    index: usize,
+) -> Result<Conn, SetupError> {
+    let stream = TcpStream::connect(target)
+        .await
+        .map_err(|cause| SetupError::Io {
+            step: "connect",
+            cause,
+        })?;
+    stream.set_nodelay(true).map_err(|cause| SetupError::Io {
+        step: "connect",
+        cause,
+    })?;
+    let (reader, writer) = stream.into_split();
+    let mut conn = Conn {
+        frames: FramedRead::new(reader, IrcCodec::new()),
+        writer,
+    };
+    conn.register(run_tag, index).await?;
+    conn.join(channel).await?;
+    Ok(conn)
+}
+
+impl Conn {
+    pub(crate) async fn send(&mut self, line: &[u8]) -> io::Result<()> {
+        self.writer.write_all(line).await
+    }
+
+    async fn send_at(&mut self, step: &'static str, line: String) -> Result<(), SetupError> {
+        self.send(line.as_bytes())
+            .await
+            .map_err(|cause| SetupError::Io { step, cause })
+    }
+
+    /// The next message, with PINGs answered and ERROR turned into an error.
+    async fn next(&mut self, step: &'static str) -> Result<Message, SetupError> {
+        loop {
+            let line = match self.frames.next().await {
+                Some(Ok(Frame::Line(line))) => line,
+                Some(Ok(Frame::LineTooLong)) => continue,
+                Some(Err(cause)) => return Err(SetupError::Io { step, cause }),
+                None => return Err(SetupError::Closed(step)),
+            };
+            let Ok(message) = Message::parse(&line) else {
+                continue;
+            };
+            match message.command.as_str() {
+                "PING" => {
+                    let token = message.params.last().map_or("", String::as_str);
+                    self.send_at(step, format!("PONG :{token}\r\n")).await?;
+                }
+                "ERROR" => {
+                    let text = message.params.last().cloned().unwrap_or_default();
+                    return Err(SetupError::ServerError(step, text));
+                }
+                _ => return Ok(message),
+            }
+        }
+    }
+
+    async fn register(&mut self, run_tag: u32, index: usize) -> Result<(), SetupError> {
+        const STEP: &str = "register";
+        let mut attempt = 0;
+        let first = nick(run_tag, attempt, index);
+        self.send_at(
+            STEP,
+            format!("NICK {first}\r\nUSER nkbench 0 * :netkit bench\r\n"),
+        )
+        .await?;
+        loop {
+            let message = self.next(STEP).await?;
+            match message.command.as_str() {
+                "001" => return Ok(()),
+                // Nickname in use, or held by nick delay: take another.
+                "433" | "436" | "437" => {
+                    attempt += 1;
+                    if attempt >= NICK_ATTEMPTS {
+                        return Err(SetupError::NoFreeNick);
+                    }
+                    let next = nick(run_tag, attempt, index);
+                    self.send_at(STEP, format!("NICK {next}\r\n")).await?;
+                }
+                code if is_error_numeric(code) => return Err(refused(STEP, &message)),
+                _ => {}
+            }
+        }
+    }
+
+    async fn join(&mut self, channel: &str) -> Result<(), SetupError> {
+        const STEP: &str = "join";
+        self.send_at(STEP, format!("JOIN {channel}\r\n")).await?;
+        loop {
+            let message = self.next(STEP).await?;
+            let about_channel = message.param(1).is_some_and(|c| irc_eq(c, channel));
+            match message.command.as_str() {
+                "366" if about_channel => return Ok(()),
+                code if is_error_numeric(code) && about_channel => {
+                    return Err(refused(STEP, &message));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// 400-599: the error numerics.
+fn is_error_numeric(code: &str) -> bool {
+    code.len() == 3 && matches!(code.as_bytes()[0], b'4' | b'5')
+}
+
+fn refused(step: &'static str, message: &Message) -> SetupError {
+    let text = message.params.last().cloned().unwrap_or_default();
+    SetupError::Refused(step, message.command.clone(), text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nicks_are_short_valid_and_distinct() {
+        let a = nick(1234, 0, 99_999);
+        assert!(a.len() <= 9, "{a}");
+        assert!(crate::chat::irc::is_valid_nick(&a, 9), "{a}");
+        assert_ne!(nick(1234, 0, 5), nick(1234, 1, 5));
+        assert_ne!(nick(1234, 0, 5), nick(1234, 0, 6));
+        assert_eq!(nick(0, 0, 0), "n000");
+    }
+}

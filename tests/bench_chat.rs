@@ -1,0 +1,353 @@
+//! `netkit bench chat` against netkit's own chat server (the real binary) and
+//! against a small IRC server written here that can refuse a first nickname and
+//! drop messages: the JSON report's contract and the exit codes. No speed is
+//! asserted, only that work was done and checked.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use netkit::chat::irc::Message;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+
+use common::{FakeServer, Finished, Netkit};
+
+/// `netkit chat serve` on a free port, with history in memory.
+struct ChatServe {
+    netkit: Netkit,
+    addr: String,
+}
+
+impl ChatServe {
+    fn start() -> ChatServe {
+        let mut netkit =
+            Netkit::spawn(&["chat", "serve", "--irc", "127.0.0.1:0", "--db", ":memory:"]);
+        let line = netkit.line();
+        let addr = match line.split_whitespace().collect::<Vec<_>>()[..] {
+            ["listening", "irc", addr] => addr.to_string(),
+            _ => panic!("unexpected ready line {line:?}"),
+        };
+        ChatServe { netkit, addr }
+    }
+}
+
+/// Runs `netkit bench chat ADDR --json EXTRA` and parses its report.
+fn bench(addr: &str, extra: &[&str]) -> (Finished, Value) {
+    let mut args = vec!["bench", "chat", addr, "--json"];
+    args.extend_from_slice(extra);
+    let finished = Netkit::run(&args, b"");
+    let report: Value = serde_json::from_slice(&finished.stdout)
+        .unwrap_or_else(|err| panic!("stdout is not one JSON object ({err}): {finished:?}"));
+    (finished, report)
+}
+
+fn count(report: &Value, field: &str) -> u64 {
+    report[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("`{field}` is not a count in {report}"))
+}
+
+fn assert_latency_reported(report: &Value) {
+    for field in ["p50", "p90", "p99", "p999", "max", "mean"] {
+        let value = report["latency_us"][field]
+            .as_f64()
+            .unwrap_or_else(|| panic!("latency_us.{field} missing in {report}"));
+        assert!(value > 0.0, "latency_us.{field} is {value} in {report}");
+    }
+}
+
+fn assert_all_delivered(report: &Value) {
+    let deliveries = count(report, "deliveries");
+    assert!(deliveries > 0, "{report}");
+    assert_eq!(count(report, "losses"), 0, "{report}");
+    assert_eq!(count(report, "expected"), deliveries, "{report}");
+    for field in ["duplicates", "reordered", "corrupt"] {
+        assert_eq!(count(report, field), 0, "{field} in {report}");
+    }
+    assert_eq!(report["errors"], serde_json::json!({}), "{report}");
+}
+
+#[test]
+fn saturating_run_against_netkit_delivers_everything_and_reports_latency() {
+    let server = ChatServe::start();
+    let pid = server.netkit.pid().to_string();
+    let (finished, report) = bench(
+        &server.addr,
+        &[
+            "--clients",
+            "20",
+            "--senders",
+            "2",
+            "--duration",
+            "1s",
+            "--server-pid",
+            &pid,
+        ],
+    );
+
+    assert_eq!(finished.code(), Some(0), "{finished:?}");
+    assert_eq!(report["target"], server.addr.as_str());
+    assert_eq!(report["channel"], "#bench");
+    assert_eq!(count(&report, "clients"), 20);
+    assert_eq!(count(&report, "joined"), 20);
+    assert_eq!(count(&report, "senders"), 2);
+    assert_eq!(count(&report, "size"), 64);
+    assert_eq!(count(&report, "window"), 16);
+    assert!(report["rate"].is_null(), "{report}");
+    assert_all_delivered(&report);
+    // Every line reaches the 19 other clients.
+    assert_eq!(count(&report, "deliveries"), count(&report, "sent") * 19);
+    assert_latency_reported(&report);
+    assert!(report["deliveries_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        count(&report["server"], "pid"),
+        u64::from(server.netkit.pid())
+    );
+    assert!(report["server"]["cpu_us_per_delivery"].as_f64().is_some());
+}
+
+#[test]
+fn paced_run_sends_at_most_the_rate_asked_for() {
+    let server = ChatServe::start();
+    let (finished, report) = bench(
+        &server.addr,
+        &[
+            "--clients",
+            "10",
+            "--senders",
+            "5",
+            "--rate",
+            "200",
+            "--duration",
+            "1s",
+            "--size",
+            "200",
+        ],
+    );
+
+    assert_eq!(finished.code(), Some(0), "{finished:?}");
+    assert_eq!(report["rate"].as_f64(), Some(200.0));
+    assert!(report["window"].is_null(), "{report}");
+    assert_eq!(count(&report, "size"), 200);
+    let sent = count(&report, "sent");
+    assert!(
+        sent > 0 && sent <= 210,
+        "200 lines/s for 1s, sent {sent}: {report}"
+    );
+    assert_all_delivered(&report);
+    assert_latency_reported(&report);
+}
+
+#[test]
+fn text_report_names_the_figures() {
+    let server = ChatServe::start();
+    let finished = Netkit::run(
+        &[
+            "bench",
+            "chat",
+            &server.addr,
+            "-c",
+            "5",
+            "-S",
+            "1",
+            "-d",
+            "300ms",
+        ],
+        b"",
+    );
+    assert_eq!(finished.code(), Some(0), "{finished:?}");
+    let text = finished.stdout_text();
+    for word in ["deliveries", "latency", "p99", "losses       0 of"] {
+        assert!(text.contains(word), "{word:?} missing in {text}");
+    }
+}
+
+#[test]
+fn bad_settings_exit_2() {
+    let server = ChatServe::start();
+    for extra in [
+        &["--senders", "0"][..],
+        &["--clients", "1"],
+        &["--size", "1KiB"],
+        &["--channel", "bench"],
+    ] {
+        let mut args = vec!["bench", "chat", server.addr.as_str()];
+        args.extend_from_slice(extra);
+        let finished = Netkit::run(&args, b"");
+        assert_eq!(finished.code(), Some(2), "{extra:?}: {finished:?}");
+    }
+}
+
+// ----------------------------------------------------------------------------
+// A small IRC server that misbehaves on request
+// ----------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Default)]
+struct Faults {
+    /// Answer every client's first NICK with 433 (nickname in use).
+    nick_in_use_first: bool,
+    /// Relay no copy of every Nth channel message.
+    drop_every: Option<u64>,
+    /// Relay every Nth channel message twice.
+    repeat_every: Option<u64>,
+}
+
+/// A joined client: its id and its outbound queue.
+type Member = (u64, mpsc::UnboundedSender<String>);
+
+/// Registration (with a PING to answer first), JOIN with NAMES, and PRIVMSG to the
+/// channel relayed to every other member, minus the faults asked for.
+fn fake_irc(faults: Faults) -> FakeServer {
+    let members: Arc<Mutex<Vec<Member>>> = Arc::default();
+    let ids = Arc::new(AtomicU64::new(0));
+    let messages = Arc::new(AtomicU64::new(0));
+    FakeServer::start(move |stream| {
+        let (members, messages) = (members.clone(), messages.clone());
+        let id = ids.fetch_add(1, Ordering::Relaxed);
+        async move {
+            let (reader, mut writer) = stream.into_split();
+            let (out, mut queue) = mpsc::unbounded_channel::<String>();
+            tokio::spawn(async move {
+                while let Some(line) = queue.recv().await {
+                    if writer.write_all(line.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            let mut lines = BufReader::new(reader).lines();
+            let mut nick = String::from("*");
+            let mut refused = false;
+            while let Ok(Some(line)) = lines.next_line().await {
+                let Ok(message) = Message::parse(line.as_bytes()) else {
+                    continue;
+                };
+                let param = |i: usize| message.param(i).unwrap_or_default().to_string();
+                match message.command.as_str() {
+                    "NICK" if faults.nick_in_use_first && !refused => {
+                        refused = true;
+                        let _ = out.send(format!(
+                            ":fake 433 * {} :Nickname is already in use\r\n",
+                            param(0)
+                        ));
+                    }
+                    "NICK" => {
+                        // Like servers with a ping cookie: no welcome before the PONG.
+                        nick = param(0);
+                        let _ = out.send("PING :cookie\r\n".to_string());
+                    }
+                    "PONG" if param(0) == "cookie" => {
+                        let _ = out.send(format!(":fake 001 {nick} :Welcome\r\n"));
+                    }
+                    "JOIN" => {
+                        members.lock().unwrap().push((id, out.clone()));
+                        let chan = param(0);
+                        let _ = out.send(format!(
+                            ":{nick}!u@h JOIN {chan}\r\n:fake 353 {nick} = {chan} :{nick}\r\n:fake 366 {nick} {chan} :End of /NAMES list.\r\n"
+                        ));
+                    }
+                    "PRIVMSG" => {
+                        let n = messages.fetch_add(1, Ordering::Relaxed) + 1;
+                        if faults.drop_every.is_some_and(|every| n % every == 0) {
+                            continue;
+                        }
+                        let mut relayed = format!(":{nick}!u@h {line}\r\n");
+                        if faults.repeat_every.is_some_and(|every| n % every == 0) {
+                            relayed = relayed.repeat(2);
+                        }
+                        for (member, queue) in members.lock().unwrap().iter() {
+                            if *member != id {
+                                let _ = queue.send(relayed.clone());
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            members.lock().unwrap().retain(|(member, _)| *member != id);
+        }
+    })
+}
+
+#[test]
+fn a_nickname_in_use_is_replaced_and_pings_are_answered() {
+    let server = fake_irc(Faults {
+        nick_in_use_first: true,
+        ..Faults::default()
+    });
+    let (finished, report) = bench(
+        &server.addr.to_string(),
+        &["--clients", "6", "--senders", "2", "--duration", "300ms"],
+    );
+    assert_eq!(finished.code(), Some(0), "{finished:?}");
+    assert_eq!(count(&report, "joined"), 6, "{report}");
+    assert_all_delivered(&report);
+}
+
+#[test]
+fn a_server_that_drops_messages_shows_losses_and_exits_1() {
+    let server = fake_irc(Faults {
+        drop_every: Some(10),
+        ..Faults::default()
+    });
+    let (finished, report) = bench(
+        &server.addr.to_string(),
+        &[
+            "--clients",
+            "6",
+            "--senders",
+            "2",
+            "--duration",
+            "500ms",
+            "--grace",
+            "300ms",
+        ],
+    );
+    assert_eq!(finished.code(), Some(1), "{finished:?}");
+    let losses = count(&report, "losses");
+    assert!(losses > 0, "{report}");
+    assert_eq!(
+        count(&report, "expected") - count(&report, "deliveries"),
+        losses,
+        "{report}"
+    );
+    assert_eq!(count(&report, "duplicates"), 0, "{report}");
+    assert!(
+        finished.stderr.contains("lost"),
+        "stderr names the losses: {finished:?}"
+    );
+}
+
+#[test]
+fn an_unreachable_server_counts_errors_and_exits_1() {
+    let addr = common::refused_tcp_addr().to_string();
+    let (finished, report) = bench(
+        &addr,
+        &["--clients", "3", "--senders", "1", "--duration", "100ms"],
+    );
+    assert_eq!(finished.code(), Some(1), "{finished:?}");
+    assert_eq!(count(&report, "joined"), 0);
+    assert_eq!(
+        report["errors"]["connect: connection refused"], 3,
+        "{report}"
+    );
+}
+
+#[test]
+fn a_server_that_repeats_messages_shows_duplicates_and_exits_1() {
+    let server = fake_irc(Faults {
+        repeat_every: Some(7),
+        ..Faults::default()
+    });
+    let (finished, report) = bench(
+        &server.addr.to_string(),
+        &["--clients", "4", "--senders", "1", "--duration", "300ms"],
+    );
+    assert_eq!(finished.code(), Some(1), "{finished:?}");
+    assert!(count(&report, "duplicates") > 0, "{report}");
+    assert_eq!(count(&report, "losses"), 0, "{report}");
+    assert_eq!(count(&report, "reordered"), 0, "{report}");
+    assert!(finished.stderr.contains("duplicated"), "{finished:?}");
+}

@@ -15,61 +15,38 @@
 # failed. All traffic goes to 127.0.0.1; every wait is bounded.
 set -euo pipefail
 
-usage() { sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 duration=5s
-rounds=3
-build=1
-report_only=
-only=
-
-while (($#)); do
+parse_option() {
     case $1 in
-        --duration) duration=${2:?--duration needs a value}; shift 2 ;;
-        --duration=*) duration=${1#*=}; shift ;;
-        --rounds) rounds=${2:?--rounds needs a value}; shift 2 ;;
-        --rounds=*) rounds=${1#*=}; shift ;;
-        --no-build) build=0; shift ;;
-        --only) only=${2:?--only needs a value}; shift 2 ;;
-        --only=*) only=${1#*=}; shift ;;
-        --report) report_only=${2:?--report needs a file}; shift 2 ;;
-        --report=*) report_only=${1#*=}; shift ;;
-        -h | --help) usage; exit 0 ;;
-        *) echo "echo-vs-peers: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+        --duration) duration=${2:?--duration needs a value}; took=2 ;;
+        --duration=*) duration=${1#*=}; took=1 ;;
+        *) return 1 ;;
     esac
-done
-
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$root"
-PYTHON=${PYTHON:-python3}
+}
+parse_args "$@"
 
 # ---------------------------------------------------------------------------
 # The table: medians per (scenario, server) and the target checks.
 # ---------------------------------------------------------------------------
 report() {
     "$PYTHON" - "$1" <<'PY'
-import json, statistics, sys
+import statistics, sys
+
+sys.path.insert(0, "benches")
+from lib import print_table, read_results
 
 path = sys.argv[1]
 SERVERS = ["netkit", "asyncio-streams", "asyncio-streams-uvloop", "uvloop-protocol"]
-runs, order, meta = {}, [], None
-with open(path) as f:
-    for n, line in enumerate(f, 1):
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            print(f"warning: {path}:{n}: not JSON, skipped", file=sys.stderr)
-            continue
-        if "meta" in rec:
-            meta = rec["meta"]
-            continue
-        key = (rec["scenario"], rec["server"])
-        if rec["scenario"] not in order:
-            order.append(rec["scenario"])
-        runs.setdefault(key, []).append(rec)
+runs, order = {}, []
+meta, records = read_results(path)
+for rec in records:
+    key = (rec["scenario"], rec["server"])
+    if rec["scenario"] not in order:
+        order.append(rec["scenario"])
+    runs.setdefault(key, []).append(rec)
 
 
 def get(res, *path):
@@ -118,18 +95,7 @@ for scen in order:
                      fmt(med(key, "client_cpu_us_per_op"), ".2f"), fmt(rss, ",.0f"),
                      fmt(ratio, ".2f", "x") if srv != "netkit" else "",
                      err])
-width = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-line = lambda cells: "  ".join(str(c).ljust(w) if i < 2 else str(c).rjust(w)
-                               for i, (c, w) in enumerate(zip(cells, width)))
-print(line(head))
-print("  ".join("-" * w for w in width))
-prev = None
-for r in rows:
-    if prev is not None and r[0] != prev:
-        print()
-    prev = r[0]
-    print(line(r))
-print()
+print_table(head, rows, left=(0, 1))
 
 fails = 0
 
@@ -168,35 +134,19 @@ sys.exit(1 if fails or bad_runs or junk else 0)
 PY
 }
 
-if [[ -n $report_only ]]; then
-    report "$report_only"
-    exit
-fi
+[[ -z $report_only ]] || { report "$report_only"; exit; }
 
-[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "echo-vs-peers: --rounds wants a positive integer, not $rounds" >&2; exit 2; }
-if [[ ! $duration =~ ^([0-9]+(\.[0-9]+)?)(ms|s|m)?$ ]]; then
-    echo "echo-vs-peers: --duration wants e.g. 5s, 500ms, 1m; not $duration" >&2
-    exit 2
-fi
+[[ $duration =~ ^([0-9]+(\.[0-9]+)?)(ms|s|m)?$ ]] || usage_error "--duration wants e.g. 5s, 500ms, 1m; not $duration"
 duration_s=$(awk -v v="${BASH_REMATCH[1]}" -v u="${BASH_REMATCH[3]}" \
     'BEGIN { x = v * (u == "ms" ? 0.001 : u == "m" ? 60 : 1); printf "%d", (x == int(x)) ? x : int(x) + 1 }')
 
 # ---------------------------------------------------------------------------
 # Setup: build, uvloop, file descriptors, CPU pinning, output files.
 # ---------------------------------------------------------------------------
-if ((build)); then
-    cargo build --release
-fi
-netkit=${NETKIT:-$root/target/release/netkit} # NETKIT=... to try another build
-[[ -x $netkit ]] || { echo "echo-vs-peers: $netkit is missing (run without --no-build)" >&2; exit 1; }
-bench_help=$(timeout 10 "$netkit" bench echo --help 2>&1 || true)
-if [[ $bench_help != *--server-pid* ]]; then
-    echo "echo-vs-peers: '$netkit bench echo --help' does not offer --server-pid" >&2
-    exit 1
-fi
+build_netkit "bench echo" --server-pid
 
 if ! "$PYTHON" -c 'import uvloop' 2>/dev/null; then
-    echo "echo-vs-peers: installing uvloop" >&2
+    warn "installing uvloop"
     "$PYTHON" -m pip install -q uvloop
 fi
 
@@ -213,23 +163,11 @@ nofile=$(ulimit -Sn)
 idle_conns=10000
 if ((nofile < idle_conns + 256)); then
     idle_conns=$((nofile - 256))
-    echo "echo-vs-peers: open files limited to $nofile; the idle scenario uses $idle_conns connections" >&2
+    warn "open files limited to $nofile; the idle scenario uses $idle_conns connections"
 fi
 
-if taskset -c 0 true 2>/dev/null && taskset -c 1 true 2>/dev/null; then
-    pin_server=(taskset -c 0)
-    pin_bench=(taskset -c 1)
-else
-    echo "echo-vs-peers: CPUs 0 and 1 are not both usable; running unpinned" >&2
-    pin_server=()
-    pin_bench=()
-fi
-
-stamp=$(date +%Y%m%d-%H%M%S)
-outdir=$root/target/bench/echo-vs-peers-$stamp
-logdir=$outdir/logs
-results=$outdir/results.jsonl
-mkdir -p "$logdir"
+pin_cpus
+make_outdir
 
 # ---------------------------------------------------------------------------
 # Servers.
@@ -246,94 +184,19 @@ server_command() {
     esac
 }
 
-# Alive and not a zombie (a dead child stays visible to kill -0 until reaped).
-alive() {
-    local st
-    read -r st 2>/dev/null </proc/"$1"/stat || return 1
-    st=${st##*) }
-    [[ ${st%% *} != Z ]]
-}
-
-srv_pid=
-srv_addr=
-srv_name=
-
-# start_server NAME LOGBASE: sets srv_pid and srv_addr, or returns 1.
-start_server() {
-    local -a cmd
-    server_command "$1"
-    srv_name=$1
-    srv_addr=
-    : >"$2.out" # exists before the poll below, whoever runs first
-    "${pin_server[@]}" "${cmd[@]}" >"$2.out" 2>"$2.err" </dev/null &
-    srv_pid=$!
-    local i
-    for ((i = 0; i < 300; i++)); do # 15 s
-        srv_addr=$(sed -n 's/^listening tcp \([^[:space:]]*\).*/\1/p;T;q' "$2.out" 2>/dev/null || true)
-        if [[ -n $srv_addr ]]; then
-            if [[ ! $srv_addr =~ ^127\.0\.0\.1:[0-9]+$ ]]; then
-                echo "echo-vs-peers: $1 is listening on $srv_addr, not 127.0.0.1:PORT; not using it" >&2
-                stop_server
-                return 1
-            fi
-            return 0
-        fi
-        if ! alive "$srv_pid"; then
-            echo "echo-vs-peers: $1 exited before its ready line; stderr:" >&2
-            tail -n 20 "$2.err" >&2 || true
-            stop_server
-            return 1
-        fi
-        sleep 0.05
-    done
-    echo "echo-vs-peers: $1 printed no 'listening tcp ADDR' line within 15 s" >&2
-    stop_server
-    return 1
-}
-
-# stop_server: SIGTERM, up to 5 s, then SIGKILL; sets srv_exit and srv_killed.
-srv_exit=
-srv_killed=false
-stop_server() {
-    local pid=$srv_pid i
-    srv_killed=false
-    srv_exit=
-    [[ -n $pid ]] || return 0
-    srv_pid=
-    if alive "$pid"; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 100; i++)); do
-            alive "$pid" || break
-            sleep 0.05
-        done
-        if alive "$pid"; then
-            echo "echo-vs-peers: $srv_name (pid $pid) still running 5 s after SIGTERM; SIGKILL" >&2
-            kill -KILL "$pid" 2>/dev/null || true
-            srv_killed=true
-        fi
-    fi
-    srv_exit=0
-    wait "$pid" 2>/dev/null || srv_exit=$?
-}
-
 bench_pid=
 cleanup() {
-    local rc=$? i
+    local rc=$?
     if [[ -n $bench_pid ]]; then
         kill -TERM "$bench_pid" 2>/dev/null || true # timeout(1) passes it on
-        for ((i = 0; i < 140; i++)); do
-            alive "$bench_pid" || break
-            sleep 0.05
-        done
+        wait_gone "$bench_pid" 140 || true
         kill -KILL "$bench_pid" 2>/dev/null || true
         wait "$bench_pid" 2>/dev/null || true
     fi
     stop_server || true
     exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit cleanup
 
 # ---------------------------------------------------------------------------
 # Scenarios: name | arguments of `netkit bench echo`.
@@ -351,23 +214,13 @@ if [[ -n $only ]]; then
     for s in "${scenarios[@]}"; do
         [[ ${s%%|*} == *"$only"* ]] && kept+=("$s")
     done
-    ((${#kept[@]})) || { echo "echo-vs-peers: no scenario name contains '$only'" >&2; exit 2; }
+    ((${#kept[@]})) || usage_error "no scenario name contains '$only'"
     scenarios=("${kept[@]}")
 fi
 bench_timeout=$((2 * duration_s + 60))
 
-"$PYTHON" - "$duration" "$rounds" "$nofile" "${pin_server[*]:-none}" "${pin_bench[*]:-none}" >"$results" <<'PY'
-import json, platform, subprocess, sys, time
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-try:
-    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10).stdout.strip()
-except Exception:
-    rev = ""
-print(json.dumps({"meta": {"duration": sys.argv[1], "rounds": int(sys.argv[2]), "nofile": int(sys.argv[3]),
-                           "pin_server": sys.argv[4], "pin_bench": sys.argv[5], "cpu": cpu,
-                           "kernel": platform.release(), "python": platform.python_version(),
-                           "git": rev, "when": time.strftime("%Y-%m-%d %H:%M:%S")}}))
-PY
+write_meta duration="$duration" rounds:="$rounds" nofile:="$nofile" pin_server="${pin_server[*]:-none}" \
+    pin_bench="${pin_client[*]:-none}" cpu kernel python git when >"$results"
 
 # record SCENARIO SERVER ROUND BENCH_EXIT DIED LOGBASE: one JSON line per run.
 record() {
@@ -420,7 +273,7 @@ for si in "${!scenarios[@]}"; do
                 continue
             fi
             # In the background and waited for, so that Ctrl-C interrupts at once.
-            timeout -k 5 "$bench_timeout" "${pin_bench[@]}" "$netkit" bench echo "$srv_addr" \
+            timeout -k 5 "$bench_timeout" "${pin_client[@]}" "$netkit" bench echo "$srv_addr" \
                 "${scen_args[@]}" --duration "$duration" --server-pid "$srv_pid" --json \
                 >"$base.bench.out" 2>"$base.bench.err" </dev/null &
             bench_pid=$!

@@ -23,58 +23,30 @@
 # servers are removed when the script exits, however it exits.
 set -euo pipefail
 
-usage() { sed -n '2,24s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
-
-rounds=3
-build=1
-only=
-report_only=
-
-while (($#)); do
-    case $1 in
-        --rounds) rounds=${2:?--rounds needs a value}; shift 2 ;;
-        --rounds=*) rounds=${1#*=}; shift ;;
-        --only) only=${2:?--only needs a value}; shift 2 ;;
-        --only=*) only=${1#*=}; shift ;;
-        --no-build) build=0; shift ;;
-        --report) report_only=${2:?--report needs a file}; shift 2 ;;
-        --report=*) report_only=${1#*=}; shift ;;
-        -h | --help) usage; exit 0 ;;
-        *) echo "fetch-vs-peers: unknown argument: $1" >&2; usage >&2; exit 2 ;;
-    esac
-done
-
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$root"
-PYTHON=${PYTHON:-python3}
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+parse_args "$@"
 
 # ---------------------------------------------------------------------------
 # The table: medians per (corpus, tool), the fault list, the target checks.
 # ---------------------------------------------------------------------------
 report() {
     "$PYTHON" - "$1" <<'PY'
-import json, statistics, sys
+import statistics, sys
+
+sys.path.insert(0, "benches")
+from lib import print_table, read_results
 
 path = sys.argv[1]
 TOOLS = ["netkit", "curl", "wget2", "aria2c", "aiohttp"]
 CORPORA = ["small", "1mib", "100mib"]
-runs, meta, faults = {}, None, []
-with open(path) as f:
-    for n, line in enumerate(f, 1):
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            print(f"warning: {path}:{n}: not JSON, skipped", file=sys.stderr)
-            continue
-        if "meta" in rec:
-            meta = rec["meta"]
-        elif rec.get("corpus") == "faults":
-            faults.append(rec)
-        else:
-            runs.setdefault((rec["corpus"], rec["tool"]), []).append(rec)
+runs, faults = {}, []
+meta, records = read_results(path)
+for rec in records:
+    if rec.get("corpus") == "faults":
+        faults.append(rec)
+    else:
+        runs.setdefault((rec["corpus"], rec["tool"]), []).append(rec)
 
 
 def med(key, field, ok_only=True):
@@ -131,21 +103,10 @@ for corpus in CORPORA:
                 vs = f"{nk / ref:.2f}x {best[2]}"
         rows.append([corpus, tool, verified, fmt(med(key, "wall_s"), ".2f"), fmt(med(key, "urls_per_s"), ",.0f"),
                      fmt(med(key, "mb_per_s"), ",.1f"), fmt(med(key, "cpu_s"), ".2f"), fmt(peak(key), ",.1f"), vs])
-width = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-line = lambda cells: "  ".join(str(c).ljust(w) if i in (0, 1, 2, 8) else str(c).rjust(w)
-                               for i, (c, w) in enumerate(zip(cells, width)))
 if rows:
     print("medians over the runs whose every file verified; peak RSS is the largest of all runs;")
     print("MB/s counts 10^6 bytes of body per second of wall time; CPU s is user + system of the fetcher")
-    print(line(head))
-    print("  ".join("-" * w for w in width))
-    prev = None
-    for r in rows:
-        if prev is not None and r[0] != prev:
-            print()
-        prev = r[0]
-        print(line(r))
-    print()
+    print_table(head, rows, left=(0, 1, 2, 8))
 
 fails = 0
 
@@ -200,12 +161,7 @@ sys.exit(1 if fails or bad_runs else 0)
 PY
 }
 
-if [[ -n $report_only ]]; then
-    report "$report_only"
-    exit
-fi
-
-[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "fetch-vs-peers: --rounds wants a positive integer, not $rounds" >&2; exit 2; }
+[[ -z $report_only ]] || { report "$report_only"; exit; }
 
 all_tools=(netkit curl wget2 aria2c aiohttp)
 all_corpora=(small 1mib 100mib faults)
@@ -219,8 +175,7 @@ if [[ -n $only ]]; then
         elif [[ " ${all_corpora[*]} " == *" $name "* ]]; then
             corpora+=("$name")
         else
-            echo "fetch-vs-peers: --only: '$name' is neither a tool (${all_tools[*]}) nor a corpus (${all_corpora[*]})" >&2
-            exit 2
+            usage_error "--only: '$name' is neither a tool (${all_tools[*]}) nor a corpus (${all_corpora[*]})"
         fi
     done
 fi
@@ -235,8 +190,7 @@ done
 run_faults=0
 want_corpus faults && want_tool netkit && run_faults=1
 if ! ((${#bench_corpora[@]})) && ! ((run_faults)); then
-    echo "fetch-vs-peers: --only $only leaves nothing to run (the fault list is netkit's alone)" >&2
-    exit 2
+    usage_error "--only $only leaves nothing to run (the fault list is netkit's alone)"
 fi
 
 # Only loopback traffic: no proxy may be asked for 127.0.0.1.
@@ -256,44 +210,21 @@ command -v aria2c >/dev/null || missing_pkgs+=(aria2)
 [[ -x /usr/bin/time ]] || missing_pkgs+=(time)
 command -v taskset >/dev/null || missing_pkgs+=(util-linux)
 if ((${#missing_pkgs[@]})); then
-    echo "fetch-vs-peers: installing ${missing_pkgs[*]}" >&2
+    warn "installing ${missing_pkgs[*]}"
     timeout 600 "${as_root[@]}" apt-get update -q >&2
     DEBIAN_FRONTEND=noninteractive timeout 900 "${as_root[@]}" apt-get install -y -q "${missing_pkgs[@]}" >&2
 fi
 if want_tool aiohttp && ! "$PYTHON" -c 'import aiohttp' 2>/dev/null; then
-    echo "fetch-vs-peers: installing aiohttp" >&2
+    warn "installing aiohttp"
     timeout 600 "$PYTHON" -m pip install -q aiohttp
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-if ((build)); then
-    cargo build --release
-fi
-netkit=${NETKIT:-$root/target/release/netkit} # NETKIT=... to try another build
-[[ -x $netkit ]] || { echo "fetch-vs-peers: $netkit is missing (run without --no-build)" >&2; exit 1; }
-fetch_help=$(timeout 10 "$netkit" fetch --help 2>&1 || true)
-for flag in --input --jobs --per-host --output --quiet --report; do
-    if [[ $fetch_help != *"$flag"* ]]; then
-        echo "fetch-vs-peers: '$netkit fetch --help' does not offer $flag" >&2
-        exit 1
-    fi
-done
-
-if taskset -c 0 true 2>/dev/null && taskset -c 1 true 2>/dev/null; then
-    pin_server=(taskset -c 0)
-    pin_fetch=(taskset -c 1)
-else
-    echo "fetch-vs-peers: CPUs 0 and 1 are not both usable; running unpinned" >&2
-    pin_server=()
-    pin_fetch=()
-fi
+build_netkit fetch --input --jobs --per-host --output --quiet --report
+pin_cpus
 ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
 
-stamp=$(date +%Y%m%d-%H%M%S)
-outdir=$root/target/bench/fetch-vs-peers-$stamp
-logdir=$outdir/logs
-results=$outdir/results.jsonl
-mkdir -p "$logdir"
+make_outdir
 
 # Everything big lives on tmpfs, in one directory removed at exit.
 shm=$(mktemp -d /dev/shm/netkit-fetch-bench.XXXXXX)
@@ -301,50 +232,21 @@ chmod 755 "$shm" # nginx's worker runs as nobody when started as root
 corpus_dir=$shm/corpus
 mkdir -p "$corpus_dir" "$shm/nginx" "$shm/out"
 
-# Alive and not a zombie (a dead child stays visible to kill -0 until reaped).
-alive() {
-    local st
-    read -r st 2>/dev/null </proc/"$1"/stat || return 1
-    st=${st##*) }
-    [[ ${st%% *} != Z ]]
-}
-
-# stop_group PID NAME: SIGTERM to the process group PID leads (started with
-# setsid), up to 5 s, then SIGKILL; reaps it.
-stop_group() {
-    local pid=$1 i
-    [[ -n $pid ]] || return 0
-    if alive "$pid"; then
-        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 100; i++)); do
-            alive "$pid" || break
-            sleep 0.05
-        done
-        if alive "$pid"; then
-            echo "fetch-vs-peers: $2 (pid $pid) still running 5 s after SIGTERM; SIGKILL" >&2
-        fi
-    fi
-    kill -KILL -- "-$pid" 2>/dev/null || true # stragglers of the group, if any
-    wait "$pid" 2>/dev/null || true
-}
-
 nginx_pid=
 fault_pid=
 fetch_pid=
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
-    stop_group "$fetch_pid" fetcher || true
-    stop_group "$fault_pid" "fault server" || true
-    stop_group "$nginx_pid" nginx || true
+    stop_pid "$fetch_pid" fetcher --group || true
+    stop_pid "$fault_pid" "fault server" --group || true
+    stop_pid "$nginx_pid" nginx --group || true
     if [[ -n ${shm:-} && $shm == /dev/shm/netkit-fetch-bench.* ]]; then
         rm -rf -- "$shm"
     fi
     exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit cleanup
 
 free_port() {
     "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -357,7 +259,7 @@ free_port() {
 gen=()
 for c in "${bench_corpora[@]}"; do gen+=("$c"); done
 ((run_faults)) && ! want_corpus small && gen+=(small)
-echo "fetch-vs-peers: building the corpus (${gen[*]}) in $shm" >&2
+warn "building the corpus (${gen[*]}) in $shm"
 timeout 600 "$PYTHON" - "$corpus_dir" "$shm" "${gen[@]}" <<'PY'
 import hashlib, os, random, sys
 
@@ -408,15 +310,15 @@ start_nginx() {
             alive "$nginx_pid" || break
             sleep 0.1
         done
-        echo "fetch-vs-peers: nginx did not serve on 127.0.0.1:$port (try $try); its log:" >&2
+        warn "nginx did not serve on 127.0.0.1:$port (try $try); its log:"
         tail -n 5 "$logdir/nginx.out" "$shm/nginx/error.log" >&2 2>/dev/null || true
-        stop_group "$nginx_pid" nginx
+        stop_pid "$nginx_pid" nginx --group
         nginx_pid=
     done
     return 1
 }
-start_nginx || { echo "fetch-vs-peers: could not start nginx" >&2; exit 1; }
-echo "fetch-vs-peers: nginx (pid $nginx_pid) serves $corpus_dir on $base_url" >&2
+start_nginx || die "could not start nginx"
+warn "nginx (pid $nginx_pid) serves $corpus_dir on $base_url"
 
 # Inputs for every tool, from the manifests.
 for c in "${gen[@]}"; do
@@ -426,22 +328,11 @@ for c in "${gen[@]}"; do
 done
 
 version_of() { timeout 10 "$@" 2>&1 | head -n 1 || true; }
-"$PYTHON" - "$rounds" "${pin_server[*]:-none}" "${pin_fetch[*]:-none}" \
-    "$(version_of "$netkit" --version)" "$(version_of curl --version)" "$(version_of wget2 --version)" \
-    "$(version_of aria2c --version)" \
-    "$(version_of "$PYTHON" -c 'import sys, aiohttp; print("Python", sys.version.split()[0], "aiohttp", aiohttp.__version__)')" \
-    "$(version_of "$NGINX" -v)" >"$results" <<'PY'
-import json, platform, subprocess, sys, time
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-try:
-    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10).stdout.strip()
-except Exception:
-    rev = ""
-names = ["netkit", "curl", "wget2", "aria2c", "aiohttp", "nginx"]
-print(json.dumps({"meta": {"rounds": int(sys.argv[1]), "pin_server": sys.argv[2], "pin_fetch": sys.argv[3],
-                           "versions": dict(zip(names, sys.argv[4:10])), "cpu": cpu,
-                           "kernel": platform.release(), "git": rev, "when": time.strftime("%Y-%m-%d %H:%M:%S")}}))
-PY
+write_meta rounds:="$rounds" pin_server="${pin_server[*]:-none}" pin_fetch="${pin_client[*]:-none}" \
+    versions.netkit="$(version_of "$netkit" --version)" versions.curl="$(version_of curl --version)" \
+    versions.wget2="$(version_of wget2 --version)" versions.aria2c="$(version_of aria2c --version)" \
+    versions.aiohttp="$(version_of "$PYTHON" -c 'import sys, aiohttp; print("Python", sys.version.split()[0], "aiohttp", aiohttp.__version__)')" \
+    versions.nginx="$(version_of "$NGINX" -v)" cpu kernel git when >"$results"
 
 # ---------------------------------------------------------------------------
 # One run: the fetcher pinned to CPU 1 under /usr/bin/time and timeout(1),
@@ -480,7 +371,7 @@ timed_run() {
     t0=$EPOCHREALTIME
     # /usr/bin/time measures timeout(1), whose rusage covers its child: %M is the
     # fetcher's peak RSS (timeout's own is far smaller), %U + %S its CPU time.
-    setsid /usr/bin/time -o "$base.time" -f '%e %M %U %S' timeout -k 5 "$limit" "${pin_fetch[@]}" "$@" \
+    setsid /usr/bin/time -o "$base.time" -f '%e %M %U %S' timeout -k 5 "$limit" "${pin_client[@]}" "$@" \
         >"$base.out" 2>"$base.err" </dev/null &
     fetch_pid=$!
     run_exit=0
@@ -568,7 +459,7 @@ for c in "${bench_corpora[@]}"; do
         for tool in "${tools[@]}"; do
             n=$((n + 1))
             echo "[$n/$total] $c, round $round, $tool" >&2
-            alive "$nginx_pid" || { echo "fetch-vs-peers: nginx died; see $shm/nginx/error.log" >&2; exit 1; }
+            alive "$nginx_pid" || die "nginx died; see $shm/nginx/error.log"
             base=$logdir/$c-$round-$tool
             out=$shm/out/$c-$round-$tool
             mkdir -p "$out"
@@ -647,7 +538,7 @@ PY
         alive "$fault_pid" || break
         sleep 0.1
     done
-    [[ -n $fault_port ]] || { echo "fetch-vs-peers: the fault server did not start" >&2; cat "$logdir/faultsrv.err" >&2; exit 1; }
+    [[ -n $fault_port ]] || { warn "the fault server did not start"; cat "$logdir/faultsrv.err" >&2; exit 1; }
     refused_port=$(free_port) # nothing listens there
 
     base=$logdir/faults-netkit
@@ -775,7 +666,7 @@ rec = {"corpus": "faults", "tool": "netkit", "exit": code, "wall_s": wall, "rss_
 print(json.dumps(rec))
 PY
     rm -rf -- "$out"
-    stop_group "$fault_pid" "fault server"
+    stop_pid "$fault_pid" "fault server" --group
     fault_pid=
 fi
 

@@ -14,7 +14,8 @@ on SIGTERM or SIGINT.
 
 import argparse
 import asyncio
-import signal
+
+from serving import parse_args, serve_until_signal
 
 
 # Open connections, so that a shutdown can end them the way a client would.
@@ -40,16 +41,7 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
 
 async def main(args: argparse.Namespace) -> None:
     server = await asyncio.start_server(handle, args.host, args.port, backlog=args.backlog)
-    host, port = server.sockets[0].getsockname()[:2]
-    host = f"[{host}]" if ":" in host else host
-    print(f"listening tcp {host}:{port}", flush=True)
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    server.close()
+    await serve_until_signal(server)  # the ready line, then until SIGTERM
     # Close what is still open: the handlers see EOF and return, rather than
     # being cancelled at loop shutdown (which Python 3.11 logs as an error).
     for writer in connections.values():
@@ -58,17 +50,8 @@ async def main(args: argparse.Namespace) -> None:
         await asyncio.wait(list(connections), timeout=2)
 
 
-def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--backlog", type=int, default=4096)
-    p.add_argument("--uvloop", action="store_true", help="run on uvloop's event loop")
-    return p.parse_args()
-
-
 if __name__ == "__main__":
-    args = parse_args()
+    args = parse_args(__doc__.splitlines()[0], uvloop_flag=True)
     if args.uvloop:
         import uvloop
 

@@ -13,9 +13,10 @@ exits cleanly on SIGTERM or SIGINT.
 
 import argparse
 import asyncio
-import signal
 
 import uvloop
+
+from serving import parse_args, serve_until_signal
 
 
 class EchoProtocol(asyncio.Protocol):
@@ -32,24 +33,9 @@ class EchoProtocol(asyncio.Protocol):
 async def main(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(EchoProtocol, args.host, args.port, backlog=args.backlog)
-    host, port = server.sockets[0].getsockname()[:2]
-    host = f"[{host}]" if ":" in host else host
-    print(f"listening tcp {host}:{port}", flush=True)
-
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    server.close()  # open connections are dropped when the loop shuts down
-
-
-def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--backlog", type=int, default=4096)
-    return p.parse_args()
+    await serve_until_signal(server)  # the ready line, then until SIGTERM
+    # Open connections are dropped when the loop shuts down.
 
 
 if __name__ == "__main__":
-    uvloop.run(main(parse_args()))
+    uvloop.run(main(parse_args(__doc__.splitlines()[0])))

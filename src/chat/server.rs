@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use super::config::ChatConfig;
 use super::history::{History, Pipeline};
 use super::hub::Hub;
+use crate::net::{Accepted, Acceptor};
 
 /// What a server did, reported when it stops.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -159,29 +160,14 @@ async fn accept_loop(
     limit: Arc<Semaphore>,
     tracker: TaskTracker,
 ) {
-    let mut backoff = Duration::from_millis(5);
-    loop {
-        let accepted = tokio::select! {
-            _ = ctx.draining.cancelled() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(conn) => conn,
-            Err(err) if is_per_connection(&err) => continue,
-            Err(err) => {
-                // Out of file descriptors or memory: wait for connections to close
-                // rather than spin or give up on the listener.
-                tracing::warn!(
-                    "accept failed: {}; retrying in {backoff:?}",
-                    crate::net::describe_io_error(&err)
-                );
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-        };
-        backoff = Duration::from_millis(5);
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
+    let mut acceptor = Acceptor::new(listener, limit);
+    while let Some(Accepted {
+        stream,
+        peer,
+        permit,
+    }) = acceptor.next(&ctx.draining).await
+    {
+        let Some(permit) = permit else {
             // Over the limit: one line, without waiting (a fresh socket's buffer
             // takes it), then close, so the others are not disturbed.
             stats.rejected.fetch_add(1, Relaxed);
@@ -196,14 +182,4 @@ async fn accept_loop(
             drop(permit);
         });
     }
-}
-
-/// Errors of accept that concern one connection, not the listener.
-fn is_per_connection(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-    )
 }

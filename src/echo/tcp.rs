@@ -21,6 +21,7 @@ use tokio_util::sync::WaitForCancellationFuture;
 use tokio_util::task::TaskTracker;
 
 use super::server::Shared;
+use crate::net::{Accepted, Acceptor};
 
 /// Size of each worker thread's read buffer: the most one read takes.
 const READ_CHUNK: usize = 64 * 1024;
@@ -39,29 +40,14 @@ pub(crate) async fn accept_loop(
     limit: Arc<Semaphore>,
     tracker: TaskTracker,
 ) {
-    let mut backoff = Duration::from_millis(5);
-    loop {
-        let accepted = tokio::select! {
-            _ = shared.draining.cancelled() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(conn) => conn,
-            Err(err) if is_per_connection(&err) => continue,
-            Err(err) => {
-                // Out of file descriptors or memory: wait for connections to close
-                // rather than spin or give up on the listener.
-                tracing::warn!(
-                    "accept failed: {}; retrying in {backoff:?}",
-                    crate::net::describe_io_error(&err)
-                );
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-        };
-        backoff = Duration::from_millis(5);
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
+    let mut acceptor = Acceptor::new(listener, limit);
+    while let Some(Accepted {
+        stream,
+        peer,
+        permit,
+    }) = acceptor.next(&shared.draining).await
+    {
+        let Some(permit) = permit else {
             // Over the limit: close at once (the drop) so the others are not disturbed.
             shared.stats.rejected.fetch_add(1, Relaxed);
             tracing::debug!(%peer, "connection limit reached, closing");
@@ -86,14 +72,6 @@ pub(crate) async fn accept_loop(
             drop(permit);
         });
     }
-}
-
-/// Errors of accept that concern one connection, not the listener.
-fn is_per_connection(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted
-    )
 }
 
 enum End {

@@ -1,6 +1,7 @@
 //! Plumbing shared by every netkit server and tool: binding sockets with errors that
 //! name the address, the ready line, the shutdown signal, human units and OS limits.
 
+mod accept;
 mod bind;
 mod limits;
 mod read;
@@ -8,6 +9,7 @@ mod ready;
 mod signal;
 mod units;
 
+pub use accept::{Accepted, Acceptor};
 pub use bind::{BindError, bind_tcp, bind_udp, describe_io_error};
 pub use limits::raise_fd_limit;
 pub use read::read_draining;

@@ -378,7 +378,11 @@ mod tests {
             time,
             channel: channel.to_string(),
             source: "alice!al@127.0.0.1".to_string(),
-            command: if seq.is_multiple_of(5) { "NOTICE" } else { "PRIVMSG" },
+            command: if seq.is_multiple_of(5) {
+                "NOTICE"
+            } else {
+                "PRIVMSG"
+            },
             text: text.to_string(),
         }
     }

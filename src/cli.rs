@@ -113,6 +113,20 @@ pub struct ConnectArgs {
     pub wait: Duration,
 }
 
+/// Options every load generator takes.
+#[derive(Debug, Args)]
+pub struct BenchRunArgs {
+    /// Worker threads (default: the CPUs this process may run on).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Sample this server process's CPU time and memory (from /proc) over the measurement.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
+    /// Print one JSON object on stdout instead of the text report.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Load an echo server (netkit's or any other) and measure it.
@@ -152,15 +166,8 @@ pub struct BenchEchoArgs {
     /// Open the connections and hold them idle; with --server-pid, reports server memory per connection.
     #[arg(long)]
     pub idle: bool,
-    /// Worker threads (default: the CPUs this process may run on).
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
-    /// Sample this server process's CPU time and memory (from /proc) before and after.
-    #[arg(long, value_name = "PID")]
-    pub server_pid: Option<u32>,
-    /// Print one JSON object on stdout instead of the text report.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub run: BenchRunArgs,
 }
 
 #[derive(Debug, Args)]
@@ -202,15 +209,8 @@ pub struct BenchChatArgs {
     /// After sending ends, how long to wait for messages still on their way.
     #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DUR")]
     pub grace: Duration,
-    /// Worker threads (default: the CPUs this process may run on).
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
-    /// Sample this server process's CPU time and memory (from /proc) over the measurement.
-    #[arg(long, value_name = "PID")]
-    pub server_pid: Option<u32>,
-    /// Print one JSON object on stdout instead of the text report.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub run: BenchRunArgs,
 }
 
 #[derive(Debug, Args)]

@@ -39,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use super::echo::BenchError;
 use super::latency::{Latency, histogram};
+use super::shared::{ErrorCounts, Progress, merge_errors};
 use super::usage::{ProcessSample, SelfSample};
 use crate::chat::irc::{Frame, Message, is_valid_channel};
 use crate::net::describe_io_error;
@@ -92,7 +93,7 @@ struct Tally {
     duplicates: u64,
     reordered: u64,
     corrupt: u64,
-    errors: BTreeMap<String, u64>,
+    errors: ErrorCounts,
     /// Clients of this worker that registered and joined.
     joined: usize,
     /// When the last of this worker's senders stopped.
@@ -126,22 +127,7 @@ impl Tally {
         self.corrupt += other.corrupt;
         self.joined += other.joined;
         self.sending_ended = self.sending_ended.max(other.sending_ended);
-        for (kind, n) in other.errors {
-            *self.errors.entry(kind).or_default() += n;
-        }
-    }
-}
-
-/// A live view of progress for a display: deliveries so far, counted per worker.
-#[derive(Default)]
-pub struct Progress {
-    per_worker: std::sync::Mutex<Vec<Arc<AtomicU64>>>,
-}
-
-impl Progress {
-    pub fn deliveries(&self) -> u64 {
-        let counters = self.per_worker.lock().unwrap_or_else(|e| e.into_inner());
-        counters.iter().map(|c| c.load(Relaxed)).sum()
+        merge_errors(&mut self.errors, other.errors);
     }
 }
 
@@ -287,10 +273,7 @@ impl ChatBench {
             handles.push(handle);
         }
         if let Some(progress) = progress {
-            *progress
-                .per_worker
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = counters.clone();
+            progress.follow(&counters);
         }
         barriers[0].wait();
         let setup = setup_started.elapsed();

@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::latency::{Latency, histogram};
+use super::shared::{ErrorCounts, Progress, describe_errors, merge_errors};
 use super::usage::{ProcessSample, SelfSample};
 use crate::net::{describe_io_error, read_draining};
 
@@ -84,7 +85,7 @@ pub struct EchoReport {
     /// Payload megabytes (10^6) echoed per second, one direction.
     pub mb_per_s: f64,
     pub latency_us: Latency,
-    pub errors: BTreeMap<String, u64>,
+    pub errors: ErrorCounts,
     pub mismatches: u64,
     pub client_cpu_us_per_op: f64,
     pub server: Option<ServerUsage>,
@@ -104,7 +105,7 @@ pub struct ServerUsage {
 struct Tally {
     histogram: Histogram<u64>,
     operations: u64,
-    errors: BTreeMap<String, u64>,
+    errors: ErrorCounts,
     mismatches: u64,
 }
 
@@ -127,24 +128,7 @@ impl Tally {
         let _ = self.histogram.add(&other.histogram);
         self.operations += other.operations;
         self.mismatches += other.mismatches;
-        for (kind, n) in other.errors {
-            *self.errors.entry(kind).or_default() += n;
-        }
-    }
-}
-
-/// A live view of progress: operations done so far, per worker.
-/// A live view of progress for a display: operations done so far. Each worker
-/// counts on its own cache line; readers add them up.
-#[derive(Default)]
-pub struct Progress {
-    per_worker: std::sync::Mutex<Vec<Arc<AtomicU64>>>,
-}
-
-impl Progress {
-    pub fn operations(&self) -> u64 {
-        let counters = self.per_worker.lock().unwrap_or_else(|e| e.into_inner());
-        counters.iter().map(|c| c.load(Relaxed)).sum()
+        merge_errors(&mut self.errors, other.errors);
     }
 }
 
@@ -201,10 +185,7 @@ impl EchoBench {
             handles.push(handle);
         }
         if let Some(progress) = progress {
-            *progress
-                .per_worker
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = counters.clone();
+            progress.follow(&counters);
         }
         ready.wait();
         let started = std::time::Instant::now();
@@ -737,16 +718,7 @@ impl EchoReport {
             "  latency      p50 {}us  p90 {}us  p99 {}us  p99.9 {}us  max {}us  mean {}us",
             l.p50, l.p90, l.p99, l.p999, l.max, l.mean
         );
-        if self.errors.is_empty() {
-            let _ = writeln!(out, "  errors       none");
-        } else {
-            let list: Vec<String> = self
-                .errors
-                .iter()
-                .map(|(k, n)| format!("{k}: {n}"))
-                .collect();
-            let _ = writeln!(out, "  errors       {}", list.join(", "));
-        }
+        let _ = writeln!(out, "  errors       {}", describe_errors(&self.errors));
         let _ = writeln!(out, "  mismatches   {}", self.mismatches);
         let op = unit.trim_end_matches('s');
         let _ = writeln!(

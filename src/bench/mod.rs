@@ -4,7 +4,9 @@
 pub mod chat;
 pub mod echo;
 mod latency;
+mod shared;
 mod usage;
 
 pub use latency::Latency;
+pub use shared::{ErrorCounts, Progress};
 pub use usage::{ProcessSample, SelfSample};

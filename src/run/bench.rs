@@ -11,8 +11,9 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use netkit::bench::chat::{self, ChatBench};
-use netkit::bench::echo::{BenchError, EchoBench, Mode, Progress};
+use netkit::bench::Progress;
+use netkit::bench::chat::ChatBench;
+use netkit::bench::echo::{BenchError, EchoBench, Mode};
 use netkit::net;
 
 use crate::cli::{BenchChatArgs, BenchEchoArgs};
@@ -34,8 +35,8 @@ pub async fn echo(args: BenchEchoArgs) -> Result<ExitCode> {
         size: usize::try_from(args.size).context("--size is too large")?,
         duration: args.duration,
         rate: args.rate,
-        threads: args.threads.unwrap_or_else(default_threads),
-        server_pid: args.server_pid,
+        threads: args.run.threads.unwrap_or_else(default_threads),
+        server_pid: args.run.server_pid,
     };
     let progress = Arc::new(Progress::default());
     let report = drive(
@@ -44,12 +45,12 @@ pub async fn echo(args: BenchEchoArgs) -> Result<ExitCode> {
             move |stop| bench.run(stop, Some(&progress))
         },
         move |secs| {
-            let ops = progress.operations();
+            let ops = progress.count();
             format!("{ops} operations  {:.0}/s", ops as f64 / secs.max(1e-3))
         },
     )
     .await?;
-    print_report(args.json, &report, || report.to_text())?;
+    print_report(args.run.json, &report, || report.to_text())?;
     if report.mismatches > 0 {
         eprintln!(
             "netkit: {} echoes differed from what was sent",
@@ -77,22 +78,22 @@ pub async fn chat(args: BenchChatArgs) -> Result<ExitCode> {
         duration: args.duration,
         window: args.window,
         grace: args.grace,
-        threads: args.threads.unwrap_or_else(default_threads),
-        server_pid: args.server_pid,
+        threads: args.run.threads.unwrap_or_else(default_threads),
+        server_pid: args.run.server_pid,
     };
-    let progress = Arc::new(chat::Progress::default());
+    let progress = Arc::new(Progress::default());
     let report = drive(
         {
             let progress = progress.clone();
             move |stop| bench.run(stop, Some(&progress))
         },
         move |secs| {
-            let n = progress.deliveries();
+            let n = progress.count();
             format!("{n} deliveries  {:.0}/s", n as f64 / secs.max(1e-3))
         },
     )
     .await?;
-    print_report(args.json, &report, || report.to_text())?;
+    print_report(args.run.json, &report, || report.to_text())?;
     if report.joined < report.clients {
         eprintln!(
             "netkit: only {} of {} clients registered and joined {}",

@@ -1,11 +1,10 @@
 //! The chat benchmark's report: one JSON object (`--json`, a documented contract:
 //! README, "bench chat") or the text form.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use crate::bench::Latency;
+use crate::bench::shared::{ErrorCounts, describe_errors};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ChatReport {
@@ -39,7 +38,7 @@ pub struct ChatReport {
     /// Lines to the channel that are not an intact benchmark message.
     pub corrupt: u64,
     pub latency_us: Latency,
-    pub errors: BTreeMap<String, u64>,
+    pub errors: ErrorCounts,
     pub client_cpu_us_per_delivery: f64,
     pub server: Option<ServerUsage>,
 }
@@ -110,16 +109,7 @@ impl ChatReport {
             "  losses       {} of {} expected; {} duplicates, {} reordered, {} corrupt",
             self.losses, self.expected, self.duplicates, self.reordered, self.corrupt
         );
-        if self.errors.is_empty() {
-            let _ = writeln!(out, "  errors       none");
-        } else {
-            let list: Vec<String> = self
-                .errors
-                .iter()
-                .map(|(k, n)| format!("{k}: {n}"))
-                .collect();
-            let _ = writeln!(out, "  errors       {}", list.join(", "));
-        }
+        let _ = writeln!(out, "  errors       {}", describe_errors(&self.errors));
         let _ = writeln!(
             out,
             "  client cpu   {}us per delivery",

@@ -15,7 +15,7 @@ Exit codes:
   2  bad usage or input (unknown flag, bad address, a port already in use)";
 
 #[derive(Debug, Parser)]
-#[command(name = "netkit", version, about = "Asynchronous network services and tools: echo servers and clients, and the load generators that measure them.", after_help = EXIT_CODES)]
+#[command(name = "netkit", version, about = "Asynchronous network services and tools: echo server and clients, an IRC chat server, a concurrent URL fetcher, and the load generators that measure them.", after_help = EXIT_CODES)]
 pub struct Cli {
     /// More log detail on stderr (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

@@ -8,6 +8,7 @@ use netkit::chat::history::SqliteHistory;
 use netkit::chat::{ChatConfig, ChatServer};
 use netkit::net;
 
+use super::UsageError;
 use crate::cli::ChatServeArgs;
 
 /// The IRC port of every tutorial.
@@ -20,7 +21,8 @@ pub async fn serve(args: ChatServeArgs) -> Result<ExitCode> {
     let (db, limit) = (args.db.clone(), args.history_limit);
     let history = tokio::task::spawn_blocking(move || SqliteHistory::open(&db, limit))
         .await
-        .context("opening the history database")??;
+        .context("opening the history database")?
+        .map_err(|err| UsageError(err.0))?;
     let mut addrs = args.irc;
     if addrs.is_empty() {
         addrs.push(DEFAULT_IRC_ADDR.parse().expect("valid default address"));

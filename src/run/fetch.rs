@@ -18,12 +18,8 @@ use netkit::fetch::sink::{Printer, ReportWriter};
 use netkit::fetch::{Fetcher, Outcome, ProgressBar, RetryPolicy, Summary, url_lines};
 use netkit::net;
 
+use super::UsageError;
 use crate::cli::FetchArgs;
-
-/// Bad usage or input found before any request: exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(String);
 
 pub async fn fetch(args: FetchArgs) -> Result<ExitCode> {
     net::raise_fd_limit();

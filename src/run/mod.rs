@@ -30,13 +30,19 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     }
 }
 
+/// Bad usage or input found before any work started (an unreadable file named
+/// on the command line, a database that cannot be opened): exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
 /// 2 for bad usage or input (including an address that cannot be bound), 1 for
 /// work that ran and failed.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     let usage = err.chain().any(|cause| {
         cause.is::<net::BindError>()
             || cause.is::<net::UnitError>()
-            || cause.is::<fetch::UsageError>()
+            || cause.is::<UsageError>()
             || cause.is::<netkit::fetch::BuildError>()
             || matches!(
                 cause.downcast_ref::<BenchError>(),

@@ -6,31 +6,16 @@ mod common;
 
 use serde_json::Value;
 
-use common::{FakeServer, Finished, Netkit, ServeProcess, refused_tcp_addr};
+use common::{
+    FakeServer, Finished, ServeProcess, assert_latency_reported, bench_json, count,
+    refused_tcp_addr,
+};
 
 /// Runs `netkit bench echo ADDR --duration 1s --json EXTRA` and parses its report.
 fn bench(addr: &str, extra: &[&str]) -> (Finished, Value) {
-    let mut args = vec!["bench", "echo", addr, "--duration", "1s", "--json"];
+    let mut args = vec!["bench", "echo", addr, "--duration", "1s"];
     args.extend_from_slice(extra);
-    let finished = Netkit::run(&args, b"");
-    let report: Value = serde_json::from_slice(&finished.stdout)
-        .unwrap_or_else(|err| panic!("stdout is not one JSON object ({err}): {finished:?}"));
-    (finished, report)
-}
-
-fn count(report: &Value, field: &str) -> u64 {
-    report[field]
-        .as_u64()
-        .unwrap_or_else(|| panic!("`{field}` is not a count in {report}"))
-}
-
-fn assert_latency_reported(report: &Value) {
-    for field in ["p50", "p90", "p99", "p999", "max", "mean"] {
-        let value = report["latency_us"][field]
-            .as_f64()
-            .unwrap_or_else(|| panic!("latency_us.{field} missing in {report}"));
-        assert!(value > 0.0, "latency_us.{field} is {value} in {report}");
-    }
+    bench_json(&args)
 }
 
 /// The connections a terminated server's summary says it served.

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
-use common::{FakeServer, Finished, Netkit};
+use common::{FakeServer, Finished, Netkit, assert_latency_reported, bench_json, count};
 
 /// `netkit chat serve` on a free port, with history in memory.
 struct ChatServe {
@@ -36,27 +36,9 @@ impl ChatServe {
 
 /// Runs `netkit bench chat ADDR --json EXTRA` and parses its report.
 fn bench(addr: &str, extra: &[&str]) -> (Finished, Value) {
-    let mut args = vec!["bench", "chat", addr, "--json"];
+    let mut args = vec!["bench", "chat", addr];
     args.extend_from_slice(extra);
-    let finished = Netkit::run(&args, b"");
-    let report: Value = serde_json::from_slice(&finished.stdout)
-        .unwrap_or_else(|err| panic!("stdout is not one JSON object ({err}): {finished:?}"));
-    (finished, report)
-}
-
-fn count(report: &Value, field: &str) -> u64 {
-    report[field]
-        .as_u64()
-        .unwrap_or_else(|| panic!("`{field}` is not a count in {report}"))
-}
-
-fn assert_latency_reported(report: &Value) {
-    for field in ["p50", "p90", "p99", "p999", "max", "mean"] {
-        let value = report["latency_us"][field]
-            .as_f64()
-            .unwrap_or_else(|| panic!("latency_us.{field} missing in {report}"));
-        assert!(value > 0.0, "latency_us.{field} is {value} in {report}");
-    }
+    bench_json(&args)
 }
 
 fn assert_all_delivered(report: &Value) {

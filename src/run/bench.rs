@@ -38,17 +38,9 @@ pub async fn echo(args: BenchEchoArgs) -> Result<ExitCode> {
         threads: args.run.threads.unwrap_or_else(default_threads),
         server_pid: args.run.server_pid,
     };
-    let progress = Arc::new(Progress::default());
-    let report = drive(
-        {
-            let progress = progress.clone();
-            move |stop| bench.run(stop, Some(&progress))
-        },
-        move |secs| {
-            let ops = progress.count();
-            format!("{ops} operations  {:.0}/s", ops as f64 / secs.max(1e-3))
-        },
-    )
+    let report = drive("operations", move |stop, progress| {
+        bench.run(stop, Some(progress))
+    })
     .await?;
     print_report(args.run.json, &report, || report.to_text())?;
     if report.mismatches > 0 {
@@ -81,17 +73,9 @@ pub async fn chat(args: BenchChatArgs) -> Result<ExitCode> {
         threads: args.run.threads.unwrap_or_else(default_threads),
         server_pid: args.run.server_pid,
     };
-    let progress = Arc::new(Progress::default());
-    let report = drive(
-        {
-            let progress = progress.clone();
-            move |stop| bench.run(stop, Some(&progress))
-        },
-        move |secs| {
-            let n = progress.count();
-            format!("{n} deliveries  {:.0}/s", n as f64 / secs.max(1e-3))
-        },
-    )
+    let report = drive("deliveries", move |stop, progress| {
+        bench.run(stop, Some(progress))
+    })
     .await?;
     print_report(args.run.json, &report, || report.to_text())?;
     if report.joined < report.clients {
@@ -115,16 +99,16 @@ pub async fn chat(args: BenchChatArgs) -> Result<ExitCode> {
 /// Runs a benchmark on a blocking thread until it returns its report. On a
 /// terminal, stderr shows a live line (`live` gets the seconds elapsed); Ctrl-C
 /// (or SIGTERM) ends the run early, and the report covers what was measured.
-async fn drive<R, F, L>(bench: F, live: L) -> Result<R>
+async fn drive<R, F>(unit: &str, bench: F) -> Result<R>
 where
     R: Send + 'static,
-    F: FnOnce(CancellationToken) -> Result<R, BenchError> + Send + 'static,
-    L: Fn(f64) -> String,
+    F: FnOnce(CancellationToken, &Progress) -> Result<R, BenchError> + Send + 'static,
 {
+    let progress = Arc::new(Progress::default());
     let stop = CancellationToken::new();
     let mut run = tokio::task::spawn_blocking({
-        let stop = stop.clone();
-        move || bench(stop)
+        let (stop, progress) = (stop.clone(), progress.clone());
+        move || bench(stop, &progress)
     });
     let on_terminal = std::io::stderr().is_terminal();
     let started = tokio::time::Instant::now();
@@ -136,7 +120,8 @@ where
             _ = &mut signalled, if !stop.is_cancelled() => stop.cancel(),
             _ = tick.tick(), if on_terminal => {
                 let secs = started.elapsed().as_secs_f64();
-                eprint!("\r  {secs:5.1}s  {}   ", live(secs));
+                let n = progress.count();
+                eprint!("\r  {secs:5.1}s  {n} {unit}  {:.0}/s   ", n as f64 / secs.max(1e-3));
             }
         }
     };

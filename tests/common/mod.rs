@@ -19,6 +19,33 @@ use netkit::echo::{EchoConfig, EchoServer, Summary};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
+/// Runs a load generator (`netkit bench ... ARGS --json`) and parses its report.
+pub fn bench_json(args: &[&str]) -> (Finished, serde_json::Value) {
+    let mut args = args.to_vec();
+    args.push("--json");
+    let finished = Netkit::run(&args, b"");
+    let report = serde_json::from_slice(&finished.stdout)
+        .unwrap_or_else(|err| panic!("stdout is not one JSON object ({err}): {finished:?}"));
+    (finished, report)
+}
+
+/// A count field of a JSON report.
+pub fn count(report: &serde_json::Value, field: &str) -> u64 {
+    report[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("`{field}` is not a count in {report}"))
+}
+
+/// Every latency percentile of a bench report is present and positive.
+pub fn assert_latency_reported(report: &serde_json::Value) {
+    for field in ["p50", "p90", "p99", "p999", "max", "mean"] {
+        let value = report["latency_us"][field]
+            .as_f64()
+            .unwrap_or_else(|| panic!("latency_us.{field} missing in {report}"));
+        assert!(value > 0.0, "latency_us.{field} is {value} in {report}");
+    }
+}
+
 /// The binary under test.
 pub const NETKIT: &str = env!("CARGO_BIN_EXE_netkit");
 

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use super::event::{Event, MessageKind};
 use super::history::Release;
-use super::hub::{ClientId, Registration};
+use super::hub::{ClientId, Query, Registration};
 use super::irc::numerics::*;
 use super::irc::{CHANNEL_MAX_LEN, Frame, Message, NICK_MAX_LEN, is_valid_channel, is_valid_nick};
 use super::limits::{
@@ -335,7 +335,12 @@ impl Session {
                     return;
                 };
                 match params.get(1) {
-                    None => self.hold(hub.topic(id, channel)),
+                    None => {
+                        let query = Query::Topic {
+                            channel: channel.to_string(),
+                        };
+                        self.hold(hub.query(id, query));
+                    }
                     Some(text) => {
                         let event = Event::Topic {
                             channel: channel.to_string(),
@@ -348,12 +353,19 @@ impl Session {
             "NAMES" => {
                 let list = params.first().copied().unwrap_or("");
                 let channels = self.targets(list, MAX_CHANNEL_TARGETS, false);
-                self.hold(hub.names(id, &channels));
+                let channels = channels.into_iter().map(str::to_string).collect();
+                self.hold(hub.query(id, Query::Names { channels }));
             }
-            "WHO" => self.hold(hub.who(id, params.first().copied().unwrap_or("*"))),
+            "WHO" => {
+                let mask = params.first().copied().unwrap_or("*").to_string();
+                self.hold(hub.query(id, Query::Who { mask }));
+            }
             "WHOIS" => match params.last() {
                 // `WHOIS [server] nick`: the nick comes last.
-                Some(nick) => self.hold(hub.whois(id, nick)),
+                Some(nick) => {
+                    let nick = nick.to_string();
+                    self.hold(hub.query(id, Query::Whois { nick }));
+                }
                 None => {
                     let reply = self
                         .numeric(ERR_NONICKNAMEGIVEN)

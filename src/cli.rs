@@ -341,6 +341,9 @@ pub struct ChatServeArgs {
     /// Clients must send this password (PASS) to register.
     #[arg(long, value_name = "PASS")]
     pub password: Option<String>,
+    /// IRC operator credentials for OPER, NAME:PASS; repeat for several.
+    #[arg(long, value_name = "NAME:PASS", value_parser = parse_oper)]
+    pub oper: Vec<(String, String)>,
     /// Message of the day: a text file of at most 64 KiB, read at start.
     #[arg(long, value_parser = read_motd, value_name = "FILE")]
     pub motd: Option<Motd>,
@@ -376,6 +379,20 @@ fn parse_server_name(text: &str) -> Result<String, String> {
         Err(format!(
             "invalid server name {text:?}: expected 1-63 letters, digits, dots, dashes or underscores"
         ))
+    }
+}
+
+/// `NAME:PASS`, both non-empty and without spaces (OPER takes them as two words).
+fn parse_oper(text: &str) -> Result<(String, String), String> {
+    match text.split_once(':') {
+        Some((name, pass))
+            if !name.is_empty() && !pass.is_empty() && !text.contains(char::is_whitespace) =>
+        {
+            Ok((name.to_string(), pass.to_string()))
+        }
+        _ => Err(format!(
+            "invalid operator {text:?}: expected NAME:PASS, without spaces"
+        )),
     }
 }
 

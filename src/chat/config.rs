@@ -11,6 +11,8 @@ pub struct ChatConfig {
     pub network: String,
     /// When set, clients must send this with PASS before registering (464 otherwise).
     pub password: Option<String>,
+    /// IRC operator credentials (OPER name and password).
+    pub opers: Vec<(String, String)>,
     /// Message of the day, one entry per line; `None` answers 422.
     pub motd: Option<Vec<String>>,
     /// Connections served at once, registered or not; one more is sent an ERROR
@@ -35,6 +37,7 @@ impl Default for ChatConfig {
             server_name: "netkit.local".to_string(),
             network: "netkit".to_string(),
             password: None,
+            opers: Vec::new(),
             motd: None,
             max_clients: 10_000,
             sendq: 1 << 20,

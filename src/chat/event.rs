@@ -32,8 +32,11 @@ impl MessageKind {
 /// compares them through [`IrcKey`](super::irc::IrcKey).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// Join these channels (valid names), creating the missing ones.
-    Join { channels: Vec<String> },
+    /// Join these channels (valid names) with these keys, creating the missing
+    /// ones.
+    Join {
+        channels: Vec<(String, Option<String>)>,
+    },
     /// `JOIN 0`: leave every channel.
     PartAll,
     /// Leave these channels.
@@ -51,6 +54,35 @@ pub enum Event {
         targets: Vec<String>,
         text: String,
     },
+    /// Change a channel's modes (syntax checked; rights are the hub's business).
+    ChannelMode {
+        channel: String,
+        changes: Vec<ModeChange>,
+    },
+    /// Change one's own user modes (`+i`, `+w`, `-o`).
+    UserMode { changes: Vec<ModeChange> },
+    /// Remove these nicks from a channel.
+    Kick {
+        channel: String,
+        nicks: Vec<String>,
+        reason: Option<String>,
+    },
+    /// Invite a nick to a channel.
+    Invite { nick: String, channel: String },
+    /// Become an IRC operator (the credentials were checked by the session).
+    Oper,
+    /// An operator disconnects a nick.
+    Kill { nick: String, reason: String },
+    /// An operator's message to everyone with `+w`.
+    Wallops { text: String },
     /// Leave the server; peers see `QUIT :reason`.
     Quit { reason: String },
+}
+
+/// One mode letter set or unset, with its parameter if it takes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModeChange {
+    pub set: bool,
+    pub mode: char,
+    pub arg: Option<String>,
 }

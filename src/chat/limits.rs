@@ -12,6 +12,10 @@
 /// `MAXTARGETS`); each further target is answered with 407 and skipped.
 pub(crate) const MAX_MESSAGE_TARGETS: usize = 4;
 
+/// The most nicks in one KICK (announced in `TARGMAX`); each further one is
+/// answered with 407 and skipped.
+pub(crate) const MAX_KICK_TARGETS: usize = 4;
+
 /// The most channels in one JOIN, PART or NAMES (announced in `TARGMAX`); each
 /// further one is answered with 407 and skipped.
 pub(crate) const MAX_CHANNEL_TARGETS: usize = 10;
@@ -26,6 +30,18 @@ pub(crate) const MAX_HELD_COMMANDS: usize = 32;
 /// it is answered with 405 for that channel.
 pub(crate) const MAX_CHANNELS_PER_CLIENT: usize = 50;
 
+/// The most mode changes with a parameter in one MODE (announced as `MODES`);
+/// further ones are ignored.
+pub(crate) const MAX_MODES: usize = 6;
+
+/// The most masks in each of a channel's `+b`, `+e` and `+I` lists; one more is
+/// refused with 478.
+pub(crate) const MAX_LIST_ENTRIES: usize = 100;
+
+/// The most channels one client may hold pending invitations to; an INVITE past
+/// it is refused with 407. Joining a channel uses up its invitation.
+pub(crate) const MAX_INVITES: usize = 50;
+
 /// The longest user name kept (announced as `USERLEN`); longer ones are cut.
 pub(crate) const USER_MAX_LEN: usize = 16;
 
@@ -35,7 +51,8 @@ pub(crate) const REALNAME_MAX_LEN: usize = 64;
 /// The longest topic kept (announced as `TOPICLEN`); longer ones are cut.
 pub(crate) const TOPIC_MAX_LEN: usize = 300;
 
-/// The longest PART or QUIT reason kept; longer ones are cut.
+/// The longest PART, QUIT or KICK reason kept (announced as `KICKLEN`); longer
+/// ones are cut.
 pub(crate) const REASON_MAX_LEN: usize = 300;
 
 /// The longest command name echoed back in 421; longer ones are cut.

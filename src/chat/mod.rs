@@ -20,6 +20,7 @@ pub mod history;
 mod hub;
 pub mod irc;
 mod limits;
+mod mode;
 mod outbound;
 mod server;
 mod session;

@@ -26,11 +26,14 @@ use super::event::{Event, MessageKind};
 use super::history::Release;
 use super::hub::{ClientId, Query, Registration};
 use super::irc::numerics::*;
-use super::irc::{CHANNEL_MAX_LEN, Frame, Message, NICK_MAX_LEN, is_valid_channel, is_valid_nick};
-use super::limits::{
-    ECHOED_COMMAND_MAX_LEN, MAX_CHANNEL_TARGETS, MAX_HELD_COMMANDS, MAX_MESSAGE_TARGETS,
-    REALNAME_MAX_LEN, REASON_MAX_LEN, USER_MAX_LEN, truncate,
+use super::irc::{
+    CHANNEL_MAX_LEN, Frame, Message, NICK_MAX_LEN, irc_eq, is_valid_channel, is_valid_nick,
 };
+use super::limits::{
+    ECHOED_COMMAND_MAX_LEN, MAX_CHANNEL_TARGETS, MAX_HELD_COMMANDS, MAX_KICK_TARGETS,
+    MAX_MESSAGE_TARGETS, MAX_MODES, REALNAME_MAX_LEN, REASON_MAX_LEN, USER_MAX_LEN, truncate,
+};
+use super::mode;
 use super::outbound::Outbound;
 use super::server::Context;
 use super::welcome;
@@ -309,7 +312,12 @@ impl Session {
                     self.hold(hub.apply(id, Event::PartAll).release);
                     return;
                 }
-                let channels = self.channel_targets(list);
+                let mut keys = params.get(1).map(|k| k.split(',')).into_iter().flatten();
+                let channels = self
+                    .channel_targets(list)
+                    .into_iter()
+                    .map(|name| (name, keys.next().map(str::to_string)))
+                    .collect();
                 self.hold(hub.apply(id, Event::Join { channels }).release);
             }
             "PART" => {
@@ -373,6 +381,67 @@ impl Session {
                     self.send(reply);
                 }
             },
+            "MODE" => self.mode(id, params),
+            "KICK" => {
+                if params.len() < 2 {
+                    return self.need_more_params(command);
+                }
+                let nicks = self.targets(params[1], MAX_KICK_TARGETS, false);
+                let event = Event::Kick {
+                    channel: params[0].to_string(),
+                    nicks: nicks.into_iter().map(str::to_string).collect(),
+                    reason: params
+                        .get(2)
+                        .map(|r| truncate(r, REASON_MAX_LEN).to_string()),
+                };
+                self.hold(hub.apply(id, event).release);
+            }
+            "INVITE" => {
+                if params.len() < 2 {
+                    return self.need_more_params(command);
+                }
+                let event = Event::Invite {
+                    nick: params[0].to_string(),
+                    channel: params[1].to_string(),
+                };
+                self.hold(hub.apply(id, event).release);
+            }
+            "OPER" => {
+                if params.len() < 2 {
+                    return self.need_more_params(command);
+                }
+                let known = self
+                    .ctx
+                    .config
+                    .opers
+                    .iter()
+                    .any(|(name, pass)| name == params[0] && same_secret(pass, params[1]));
+                if known {
+                    self.hold(hub.apply(id, Event::Oper).release);
+                } else {
+                    let reply = self
+                        .numeric(ERR_PASSWDMISMATCH)
+                        .with_param("Password incorrect");
+                    self.send(reply);
+                }
+            }
+            "KILL" => {
+                if params.len() < 2 {
+                    return self.need_more_params(command);
+                }
+                let event = Event::Kill {
+                    nick: params[0].to_string(),
+                    reason: truncate(params[1], REASON_MAX_LEN).to_string(),
+                };
+                self.hold(hub.apply(id, event).release);
+            }
+            "WALLOPS" => {
+                let Some(text) = self.required(command, params) else {
+                    return;
+                };
+                let text = text.to_string();
+                self.hold(hub.apply(id, Event::Wallops { text }).release);
+            }
             "MOTD" => {
                 let nick = self.addressee().to_string();
                 for line in welcome::motd(&self.ctx.config, &nick) {
@@ -386,6 +455,60 @@ impl Session {
                     .with_param("Unknown command");
                 self.send(reply);
             }
+        }
+    }
+
+    /// MODE for a channel (show, list masks, change) or for oneself.
+    fn mode(&self, id: ClientId, params: &[&str]) {
+        let hub = &self.ctx.hub;
+        let Some(target) = self.required("MODE", params) else {
+            return;
+        };
+        let modestring = params.get(1).copied();
+        if target.starts_with(['#', '&']) {
+            let channel = target.to_string();
+            let Some(modestring) = modestring else {
+                return self.hold(hub.query(id, Query::ChannelModes { channel }));
+            };
+            let parsed = mode::parse_channel(modestring, &params[2..], MAX_MODES);
+            for letter in parsed.unknown {
+                let reply = self
+                    .numeric(ERR_UNKNOWNMODE)
+                    .with_param(letter.to_string())
+                    .with_param("is unknown mode char to me");
+                self.send(reply);
+            }
+            for mode in parsed.lists {
+                let channel = channel.clone();
+                self.hold(hub.query(id, Query::ModeList { channel, mode }));
+            }
+            if !parsed.changes.is_empty() {
+                let event = Event::ChannelMode {
+                    channel,
+                    changes: parsed.changes,
+                };
+                self.hold(hub.apply(id, event).release);
+            }
+            return;
+        }
+        if !irc_eq(target, self.addressee()) {
+            let reply = self
+                .numeric(ERR_USERSDONTMATCH)
+                .with_param("Cant change mode for other users");
+            return self.send(reply);
+        }
+        let Some(modestring) = modestring else {
+            return self.hold(hub.query(id, Query::UserModes));
+        };
+        let (changes, unknown) = mode::parse_user(modestring);
+        if !unknown.is_empty() {
+            let reply = self
+                .numeric(ERR_UMODEUNKNOWNFLAG)
+                .with_param("Unknown MODE flag");
+            self.send(reply);
+        }
+        if !changes.is_empty() {
+            self.hold(hub.apply(id, Event::UserMode { changes }).release);
         }
     }
 
@@ -687,4 +810,15 @@ impl Session {
             let _ = self.out.push(line);
         }
     }
+}
+
+/// Compares a secret without stopping at the first difference, so timing does
+/// not tell how much of a guess was right.
+fn same_secret(expected: &str, given: &str) -> bool {
+    let (a, b) = (expected.as_bytes(), given.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for (i, &x) in a.iter().enumerate() {
+        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
 }

@@ -6,9 +6,10 @@ use super::config::ChatConfig;
 use super::irc::numerics::*;
 use super::irc::{CHANNEL_MAX_LEN, MAX_LINE, Message, NICK_MAX_LEN};
 use super::limits::{
-    MAX_CHANNEL_TARGETS, MAX_CHANNELS_PER_CLIENT, MAX_MESSAGE_TARGETS, TOPIC_MAX_LEN, USER_MAX_LEN,
-    truncate,
+    MAX_CHANNEL_TARGETS, MAX_CHANNELS_PER_CLIENT, MAX_KICK_TARGETS, MAX_MESSAGE_TARGETS, MAX_MODES,
+    REASON_MAX_LEN, TOPIC_MAX_LEN, USER_MAX_LEN, truncate,
 };
+use super::mode;
 use super::server::Context;
 
 const VERSION: &str = concat!("netkit-", env!("CARGO_PKG_VERSION"));
@@ -26,32 +27,55 @@ pub(crate) fn burst(ctx: &Context, nick: &str, prefix: &str) -> Vec<Message> {
             .with_param(format!("Your host is {server}, running version {VERSION}")),
         numeric(server, nick, RPL_CREATED)
             .with_param(format!("This server was created {}", utc_date(ctx.started))),
-        // No user modes yet; `-` keeps the parameter count clients expect.
-        numeric(server, nick, RPL_MYINFO).with_params([server, VERSION, "-", "ov"]),
-        numeric(server, nick, RPL_ISUPPORT)
-            .with_params(isupport(config))
-            .with_param("are supported by this server"),
+        numeric(server, nick, RPL_MYINFO).with_params([
+            server,
+            VERSION,
+            mode::USER_MODES,
+            &mode::channel_mode_letters(),
+        ]),
     ];
+    lines.extend(isupport_lines(config, nick));
     lines.extend(motd(config, nick));
     lines
 }
 
+/// The 005 lines: the tokens, at most [`TOKENS_PER_LINE`] a line.
+pub(crate) fn isupport_lines(config: &ChatConfig, nick: &str) -> Vec<Message> {
+    isupport(config)
+        .chunks(TOKENS_PER_LINE)
+        .map(|tokens| {
+            numeric(&config.server_name, nick, RPL_ISUPPORT)
+                .with_params(tokens.iter().cloned())
+                .with_param("are supported by this server")
+        })
+        .collect()
+}
+
+/// How many ISUPPORT tokens one 005 line carries: with the nick and the
+/// trailing text, well within the 15 parameters a line may have.
+const TOKENS_PER_LINE: usize = 12;
+
 /// The ISUPPORT tokens: what clients may rely on, each matching an enforced limit.
-/// Thirteen at most fit one 005 line; past that, split the line.
 fn isupport(config: &ChatConfig) -> Vec<String> {
     vec![
         "CASEMAPPING=rfc1459".to_string(),
         "CHANTYPES=#&".to_string(),
         "PREFIX=(ov)@+".to_string(),
+        mode::chanmodes_token(),
+        format!("MODES={MAX_MODES}"),
+        "EXCEPTS=e".to_string(),
+        "INVEX=I".to_string(),
+        format!("KICKLEN={REASON_MAX_LEN}"),
         format!("NICKLEN={NICK_MAX_LEN}"),
         format!("CHANNELLEN={CHANNEL_MAX_LEN}"),
         format!("TOPICLEN={TOPIC_MAX_LEN}"),
         format!("USERLEN={USER_MAX_LEN}"),
         format!("CHANLIMIT=#&:{MAX_CHANNELS_PER_CLIENT}"),
         format!(
-            "TARGMAX=JOIN:{c},PART:{c},NAMES:{c},PRIVMSG:{m},NOTICE:{m}",
+            "TARGMAX=JOIN:{c},PART:{c},NAMES:{c},PRIVMSG:{m},NOTICE:{m},KICK:{k}",
             c = MAX_CHANNEL_TARGETS,
-            m = MAX_MESSAGE_TARGETS
+            m = MAX_MESSAGE_TARGETS,
+            k = MAX_KICK_TARGETS,
         ),
         format!("MAXTARGETS={MAX_MESSAGE_TARGETS}"),
         format!("NETWORK={}", config.network),
@@ -114,7 +138,12 @@ mod tests {
     }
 
     #[test]
-    fn isupport_fits_one_line() {
-        assert!(isupport(&ChatConfig::default()).len() <= 13);
+    fn isupport_lines_fit_the_limits() {
+        let lines = isupport_lines(&ChatConfig::default(), "somebody");
+        assert!(lines.len() >= 2, "the tokens are split");
+        for line in lines {
+            assert!(line.params.len() <= 15, "{}", line.to_line());
+            assert!(line.to_bytes().len() <= MAX_LINE, "{}", line.to_line());
+        }
     }
 }

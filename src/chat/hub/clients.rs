@@ -25,9 +25,27 @@ pub(super) struct Client {
     pub realname: String,
     pub out: Outbound,
     pub channels: HashSet<IrcKey>,
+    /// Channels it was invited to and has not joined since (they let it pass
+    /// `+i`), at most `MAX_INVITES`.
+    pub invites: HashSet<IrcKey>,
+    /// User modes: `+o` (an IRC operator), `+i` (invisible), `+w` (wallops).
+    pub oper: bool,
+    pub invisible: bool,
+    pub wallops: bool,
 }
 
 impl Client {
+    /// `+iow`, as 221 shows it.
+    pub(super) fn modes(&self) -> String {
+        let mut modes = String::from("+");
+        for (set, c) in [(self.invisible, 'i'), (self.oper, 'o'), (self.wallops, 'w')] {
+            if set {
+                modes.push(c);
+            }
+        }
+        modes
+    }
+
     pub(super) fn prefix(&self) -> String {
         format!("{}!{}@{}", self.nick, self.user, self.host)
     }

@@ -1,6 +1,7 @@
 //! PRIVMSG and NOTICE: to channels, committed to history first when it is
 //! kept, and to nicks.
 
+use super::channel::Muted;
 use super::state::State;
 use super::{ClientId, Hub};
 use crate::chat::event::MessageKind;
@@ -36,10 +37,14 @@ impl Hub {
                 }
                 return;
             };
-            // Channels behave as +n: only members may speak in them.
-            if !channel.members.contains_key(&id) {
+            if let Err(muted) = channel.may_speak(id, &prefix) {
                 if kind == MessageKind::Privmsg {
-                    let reply = error(ERR_CANNOTSENDTOCHAN, "Cannot send to channel");
+                    let why = match muted {
+                        Muted::NotMember => "Cannot send to channel (no external messages)",
+                        Muted::Moderated => "Cannot send to channel (+m)",
+                        Muted::Banned => "Cannot send to channel (you are banned)",
+                    };
+                    let reply = error(ERR_CANNOTSENDTOCHAN, why);
                     state.clients.send_message(id, reply);
                 }
                 return;

@@ -22,6 +22,7 @@
 mod channel;
 mod clients;
 mod deliver;
+mod modes;
 mod query;
 mod state;
 
@@ -174,6 +175,10 @@ impl Hub {
                 realname: registration.realname,
                 out: registration.out,
                 channels: HashSet::new(),
+                invites: HashSet::new(),
+                oper: false,
+                invisible: false,
+                wallops: false,
             },
         );
         Ok(id)
@@ -192,30 +197,29 @@ impl Hub {
                 release: Release::done(),
             };
         }
+        let server = self.config.server_name.as_str();
         let changed = match event {
             Event::Join { channels } => {
-                for name in &channels {
-                    state.join(&self.config, id, name);
+                for (name, key) in &channels {
+                    state.join(&self.config, id, name, key.as_deref());
                 }
                 true
             }
             Event::PartAll => {
                 let joined: Vec<IrcKey> = state.clients.map[&id].channels.iter().cloned().collect();
                 for key in joined {
-                    state.part(&self.config.server_name, id, key.as_str(), None);
+                    state.part(server, id, key.as_str(), None);
                 }
                 true
             }
             Event::Part { channels, reason } => {
                 for name in &channels {
-                    state.part(&self.config.server_name, id, name, reason.as_deref());
+                    state.part(server, id, name, reason.as_deref());
                 }
                 true
             }
-            Event::Nick { nick } => state.change_nick(&self.config.server_name, id, &nick),
-            Event::Topic { channel, text } => {
-                state.set_topic(&self.config.server_name, id, &channel, &text)
-            }
+            Event::Nick { nick } => state.change_nick(server, id, &nick),
+            Event::Topic { channel, text } => state.set_topic(server, id, &channel, &text),
             Event::Message {
                 kind,
                 targets,
@@ -224,6 +228,39 @@ impl Hub {
                 for target in &targets {
                     self.deliver(&mut state, id, kind, target, &text);
                 }
+                true
+            }
+            Event::ChannelMode { channel, changes } => {
+                state.channel_mode(server, id, &channel, &changes);
+                true
+            }
+            Event::UserMode { changes } => {
+                state.user_mode(id, &changes);
+                true
+            }
+            Event::Kick {
+                channel,
+                nicks,
+                reason,
+            } => {
+                let reason = reason.unwrap_or_else(|| state.nick_of(id));
+                state.kick(server, id, &channel, &nicks, &reason);
+                true
+            }
+            Event::Invite { nick, channel } => {
+                state.invite(server, id, &nick, &channel);
+                true
+            }
+            Event::Oper => {
+                state.oper(server, id);
+                true
+            }
+            Event::Kill { nick, reason } => {
+                state.kill(server, id, &nick, &reason);
+                true
+            }
+            Event::Wallops { text } => {
+                state.wallops(server, id, &text);
                 true
             }
             Event::Quit { reason } => {

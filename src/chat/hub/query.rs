@@ -4,7 +4,7 @@
 
 use super::channel::{Channel, Member};
 use super::clients::{Client, Clients};
-use super::{ClientId, Hub, State};
+use super::{ClientId, Hub, State, modes};
 use crate::chat::config::ChatConfig;
 use crate::chat::history::Release;
 use crate::chat::irc::numerics::*;
@@ -21,10 +21,17 @@ pub(crate) enum Query {
     Who { mask: String },
     /// WHOIS for one nick.
     Whois { nick: String },
+    /// MODE with only a channel: its modes.
+    ChannelModes { channel: String },
+    /// `MODE #chan b` (or `e`, `I`): one of its mask lists.
+    ModeList { channel: String, mode: char },
+    /// MODE with only one's own nick.
+    UserModes,
 }
 
 /// Who asks, for the numerics' first parameters.
 pub(super) struct Asker<'a> {
+    pub id: ClientId,
     pub nick: &'a str,
     pub config: &'a ChatConfig,
 }
@@ -44,6 +51,7 @@ impl Hub {
             return Release::done();
         };
         let asker = Asker {
+            id,
             nick: &nick,
             config: &self.config,
         };
@@ -60,6 +68,9 @@ impl Hub {
             Query::Names { channels } => names(&state, &asker, channels),
             Query::Who { mask } => who(&state, &asker, mask),
             Query::Whois { nick } => whois(&state, &asker, nick),
+            Query::ChannelModes { channel } => modes::channel_modes(&state, &asker, channel),
+            Query::ModeList { channel, mode } => modes::mode_list(&state, &asker, channel, *mode),
+            Query::UserModes => modes::user_modes(&state, &asker),
         };
         for reply in replies {
             state.clients.send_message(id, reply);
@@ -75,8 +86,10 @@ fn names(state: &State, asker: &Asker, channels: &[String]) -> Vec<Message> {
     let mut replies = Vec::new();
     for name in channels {
         match state.channels.get(&IrcKey::new(name)) {
-            Some(channel) => replies.extend(names_replies(asker, channel, &state.clients)),
-            None => replies.push(end_of_names(asker, name)),
+            Some(channel) if channel.visible_to(asker.id) => {
+                replies.extend(names_replies(asker, channel, &state.clients));
+            }
+            _ => replies.push(end_of_names(asker, name)),
         }
     }
     replies
@@ -102,9 +115,14 @@ fn who(state: &State, asker: &Asker, mask: &str) -> Vec<Message> {
     let key = IrcKey::new(mask);
     let mut replies = Vec::new();
     if let Some(channel) = state.channels.get(&key) {
-        for (member_id, member) in &channel.members {
-            if let Some(client) = state.clients.map.get(member_id) {
-                replies.push(who_reply(client, &channel.name, Some(*member)));
+        let member = channel.members.contains_key(&asker.id);
+        // Non-members see neither a secret channel nor its invisible members.
+        let shown = channel.visible_to(asker.id).then_some(&channel.members);
+        for (member_id, status) in shown.into_iter().flatten() {
+            if let Some(client) = state.clients.map.get(member_id)
+                && (member || !client.invisible)
+            {
+                replies.push(who_reply(client, &channel.name, Some(*status)));
             }
         }
     } else if let Some(client) = state.nicks.get(&key).and_then(|c| state.clients.map.get(c)) {
@@ -144,6 +162,7 @@ fn whois(state: &State, asker: &Asker, target: &str) -> Vec<Message> {
                 .channels
                 .iter()
                 .filter_map(|key| state.channels.get(key))
+                .filter(|chan| chan.visible_to(asker.id))
                 .map(|chan| {
                     let member = chan.members.get(target_id).copied().unwrap_or_default();
                     format!("{}{}", member.prefix(), chan.name)

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use netkit::chat::FloodLimit;
 use netkit::net::{parse_duration, parse_listen_addr, parse_size};
 
 const EXIT_CODES: &str = "\
@@ -353,6 +354,10 @@ pub struct ChatServeArgs {
     /// Bytes waiting for one client before it is disconnected (SendQ exceeded); at least 1KiB.
     #[arg(long, default_value = "1MiB", value_parser = parse_sendq, value_name = "SIZE")]
     pub sendq: usize,
+    /// Flood control per client: LINES/s:BURST, or `off`. Lines over it are
+    /// read later, in order, never dropped.
+    #[arg(long, default_value = "5/s:20", value_parser = parse_flood, value_name = "LINES/s:BURST|off")]
+    pub flood: Flood,
     /// PING a client silent this long; drop it when silent as long again.
     #[arg(long, default_value = "60s", value_parser = parse_ping_interval, value_name = "DUR")]
     pub ping_interval: Duration,
@@ -403,6 +408,31 @@ fn parse_ping_interval(text: &str) -> Result<Duration, String> {
         Ok(_) => Err(format!("invalid ping interval {text:?}: at least 1s")),
         Err(err) => Err(err.to_string()),
     }
+}
+
+/// A flood limit, or none. A type of its own, because clap reads an `Option`
+/// field as an optional flag.
+#[derive(Debug, Clone, Copy)]
+pub struct Flood(pub Option<FloodLimit>);
+
+/// `5/s:20` (the `/s` may be left out), or `off`.
+fn parse_flood(text: &str) -> Result<Flood, String> {
+    if text == "off" {
+        return Ok(Flood(None));
+    }
+    let invalid =
+        || format!("invalid flood limit {text:?}: expected LINES/s:BURST, like 5/s:20, or off");
+    let (rate, burst) = text.split_once(':').ok_or_else(invalid)?;
+    let rate: f64 = rate
+        .strip_suffix("/s")
+        .unwrap_or(rate)
+        .parse()
+        .map_err(|_| invalid())?;
+    let burst: u32 = burst.parse().map_err(|_| invalid())?;
+    if !(rate.is_finite() && rate > 0.0) || burst == 0 {
+        return Err(invalid());
+    }
+    Ok(Flood(Some(FloodLimit { rate, burst })))
 }
 
 /// The send queue must hold at least a few full lines, or every client drops.

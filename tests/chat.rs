@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use netkit::chat::ChatConfig;
+use netkit::chat::{ChatConfig, FloodLimit};
 
 use common::irc::{Client, Server, assert_numeric, nick_of};
 use common::{Netkit, within};
@@ -571,12 +571,54 @@ async fn invalid_utf8_is_relayed_as_replacement_characters() {
     server.stop().await;
 }
 
+/// Over its flood budget, a client's lines are delayed, in order, not dropped.
+#[tokio::test]
+async fn flood_control_delays_excess_lines_in_order() {
+    let server = Server::start(ChatConfig {
+        flood: Some(FloodLimit {
+            rate: 4.0,
+            burst: 2,
+        }),
+        ..ChatConfig::default()
+    })
+    .await;
+    // Registration spent the two-line burst already.
+    let mut alice = Client::register(server.addr, "alice").await;
+    let started = std::time::Instant::now();
+    let burst: String = (0..6).map(|n| format!("PING :p{n}\r\n")).collect();
+    alice.send_raw(burst.as_bytes()).await;
+    for n in 0..6 {
+        let pong = alice.expect("PONG").await;
+        assert_eq!(
+            pong.params.last().map(String::as_str),
+            Some(format!("p{n}").as_str())
+        );
+    }
+    // Six lines at four a second, with the burst spent: at least 1.25 s.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(1200), "took {took:?}");
+    server.stop().await;
+}
+
+#[test]
+fn a_bad_flood_limit_is_bad_usage() {
+    for bad in ["fast", "5/s", "0:20", "5/s:0"] {
+        let finished = Netkit::run(
+            &["chat", "serve", "--irc", "127.0.0.1:0", "--flood", bad],
+            b"",
+        );
+        assert_eq!(finished.code(), Some(2), "{bad}: {finished:?}");
+        assert!(finished.stderr.contains("LINES/s:BURST"), "{finished:?}");
+    }
+}
+
 /// One client never reads; a sender floods the channel; the others keep receiving
 /// every line, and the silent one is dropped with SendQ exceeded.
 #[tokio::test]
 async fn a_client_that_never_reads_is_dropped_and_others_keep_receiving() {
     let server = Server::start(ChatConfig {
         sendq: 32 * 1024,
+        flood: None,
         ..ChatConfig::default()
     })
     .await;

@@ -27,15 +27,20 @@ use common::{NETKIT, Netkit, within};
 // Servers, clients, the database
 // ----------------------------------------------------------------------------
 
-/// The library's server with SQLite history at `db`, on a task.
+/// The library's server with SQLite history at `db`, on a task. Flood control
+/// is off here and below: these tests send as fast as they can.
 async fn start_server(db: &Path, limit: u64) -> Server {
     let store = SqliteHistory::open(db.to_str().expect("UTF-8 path"), limit).expect("open");
-    Server::with_history(ChatConfig::default(), Box::new(store)).await
+    let config = ChatConfig {
+        flood: None,
+        ..ChatConfig::default()
+    };
+    Server::with_history(config, Box::new(store)).await
 }
 
 /// `netkit chat serve --irc 127.0.0.1:0 EXTRA` in `dir`, once its ready line is read.
 fn start_binary(extra: &[&str]) -> (Netkit, SocketAddr) {
-    let mut args = vec!["chat", "serve", "--irc", "127.0.0.1:0"];
+    let mut args = vec!["chat", "serve", "--irc", "127.0.0.1:0", "--flood", "off"];
     args.extend_from_slice(extra);
     let mut netkit = Netkit::spawn(&args);
     let line = netkit.line();

@@ -16,6 +16,7 @@
 mod config;
 mod connection;
 mod event;
+mod flood;
 pub mod history;
 mod hub;
 pub mod irc;
@@ -26,5 +27,5 @@ mod server;
 mod session;
 mod welcome;
 
-pub use config::ChatConfig;
+pub use config::{ChatConfig, FloodLimit};
 pub use server::{ChatServer, Summary};

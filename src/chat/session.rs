@@ -23,6 +23,7 @@ use futures::{Stream, StreamExt};
 use tokio::time::Instant;
 
 use super::event::{Event, MessageKind};
+use super::flood::Bucket;
 use super::history::Release;
 use super::hub::{ClientId, Query, Registration};
 use super::irc::numerics::*;
@@ -147,13 +148,24 @@ impl Session {
         let mut liveness = Liveness::new(self.ctx.config.ping_interval);
         let quiet = tokio::time::sleep(liveness.interval);
         tokio::pin!(quiet);
+        let mut flood = self.ctx.config.flood.map(Bucket::new);
+        let throttle = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(throttle);
+        let mut throttled = false;
         let ctx = self.ctx.clone();
         let out = self.out.clone();
         let end = loop {
             let registered = matches!(self.stage, Stage::Registered { .. });
             tokio::select! {
-                frame = frames.next() => {
+                frame = frames.next(), if !throttled => {
                     liveness.heard();
+                    if let Some(bucket) = &mut flood {
+                        bucket.take();
+                        if let Some(at) = bucket.next_line_at() {
+                            throttle.as_mut().reset(at);
+                            throttled = true;
+                        }
+                    }
                     if let Some(end) = self.on_frame(frame) {
                         break end;
                     }
@@ -175,6 +187,8 @@ impl Session {
                         End::Quit("Write error".to_string())
                     };
                 }
+                // Over its flood budget: the next line is read once it is due.
+                _ = &mut throttle, if throttled => throttled = false,
                 _ = ctx.draining.cancelled() => break End::Shutdown,
                 _ = &mut registration, if !registered => {
                     break End::Refused("Registration timed out");

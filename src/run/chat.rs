@@ -44,6 +44,7 @@ pub async fn serve(args: ChatServeArgs) -> Result<ExitCode> {
             motd: args.motd.map(|motd| motd.0),
             max_clients: args.max_clients as usize,
             sendq: args.sendq,
+            flood: args.flood.0,
             ping_interval: args.ping_interval,
             ..ChatConfig::default()
         },

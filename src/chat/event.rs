@@ -17,6 +17,9 @@
 pub enum MessageKind {
     Privmsg,
     Notice,
+    /// Tags and no text (IRCv3 message-tags): only for clients that enabled
+    /// them, and never stored.
+    Tagmsg,
 }
 
 impl MessageKind {
@@ -24,6 +27,7 @@ impl MessageKind {
         match self {
             MessageKind::Privmsg => "PRIVMSG",
             MessageKind::Notice => "NOTICE",
+            MessageKind::Tagmsg => "TAGMSG",
         }
     }
 }
@@ -48,11 +52,13 @@ pub enum Event {
     Nick { nick: String },
     /// Set a channel's topic (empty clears it).
     Topic { channel: String, text: String },
-    /// A PRIVMSG or NOTICE to channels and nicks.
+    /// A PRIVMSG, NOTICE or TAGMSG to channels and nicks, with the client-only
+    /// tags (`+name`) its sender attached.
     Message {
         kind: MessageKind,
         targets: Vec<String>,
         text: String,
+        tags: Vec<Tag>,
     },
     /// Change a channel's modes (syntax checked; rights are the hub's business).
     ChannelMode {
@@ -78,6 +84,9 @@ pub enum Event {
     /// Leave the server; peers see `QUIT :reason`.
     Quit { reason: String },
 }
+
+/// A message tag: its key and value.
+pub type Tag = (String, Option<String>);
 
 /// One mode letter set or unset, with its parameter if it takes one.
 #[derive(Debug, Clone, PartialEq, Eq)]

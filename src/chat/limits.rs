@@ -42,6 +42,11 @@ pub(crate) const MAX_LIST_ENTRIES: usize = 100;
 /// it is refused with 407. Joining a channel uses up its invitation.
 pub(crate) const MAX_INVITES: usize = 50;
 
+/// The most bytes of client-only tags (`+name=value`) on one message, as the
+/// IRCv3 message-tags specification bounds them; more is answered with 417 and
+/// the message dropped.
+pub(crate) const MAX_CLIENT_TAGS: usize = 4094;
+
 /// The longest user name kept (announced as `USERLEN`); longer ones are cut.
 pub(crate) const USER_MAX_LEN: usize = 16;
 

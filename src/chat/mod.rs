@@ -13,6 +13,8 @@
 //! - `welcome`: the registration burst (001-005, ISUPPORT) and the MOTD.
 //! - `server`: accept loops, the client limit, graceful shutdown.
 
+mod caps;
+pub mod clock;
 mod config;
 mod connection;
 mod event;

@@ -22,7 +22,8 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use tokio::time::Instant;
 
-use super::event::{Event, MessageKind};
+use super::caps::Caps;
+use super::event::{Event, MessageKind, Tag};
 use super::flood::Bucket;
 use super::history::Release;
 use super::hub::{ClientId, Query, Registration};
@@ -31,8 +32,9 @@ use super::irc::{
     CHANNEL_MAX_LEN, Frame, Message, NICK_MAX_LEN, irc_eq, is_valid_channel, is_valid_nick,
 };
 use super::limits::{
-    ECHOED_COMMAND_MAX_LEN, MAX_CHANNEL_TARGETS, MAX_HELD_COMMANDS, MAX_KICK_TARGETS,
-    MAX_MESSAGE_TARGETS, MAX_MODES, REALNAME_MAX_LEN, REASON_MAX_LEN, USER_MAX_LEN, truncate,
+    ECHOED_COMMAND_MAX_LEN, MAX_CHANNEL_TARGETS, MAX_CLIENT_TAGS, MAX_HELD_COMMANDS,
+    MAX_KICK_TARGETS, MAX_MESSAGE_TARGETS, MAX_MODES, REALNAME_MAX_LEN, REASON_MAX_LEN,
+    USER_MAX_LEN, truncate,
 };
 use super::mode;
 use super::outbound::Outbound;
@@ -120,6 +122,8 @@ pub(crate) struct Session {
     out: Outbound,
     host: String,
     stage: Stage,
+    /// The IRCv3 capabilities the client enabled.
+    caps: Caps,
     /// Releases of this session's held lines not known to be done, oldest
     /// first; they complete in this order. A cell because replies are sent
     /// from `&self`.
@@ -133,6 +137,7 @@ impl Session {
             out,
             host: peer.to_string(),
             stage: Stage::Registering(Pending::default()),
+            caps: Caps::default(),
             held: RefCell::new(VecDeque::new()),
         }
     }
@@ -309,13 +314,15 @@ impl Session {
                     .with_param("You have not registered");
                 self.send(reply);
             }
-            (command, &Stage::Registered { id, .. }) => self.command(id, command, &params),
+            (command, &Stage::Registered { id, .. }) => {
+                self.command(id, command, &params, &message.tags)
+            }
         }
         None
     }
 
-    /// A command of a registered client.
-    fn command(&self, id: ClientId, command: &str, params: &[&str]) {
+    /// A command of a registered client, with the tags its line carried.
+    fn command(&self, id: ClientId, command: &str, params: &[&str], tags: &[Tag]) {
         let hub = &self.ctx.hub;
         match command {
             "JOIN" => {
@@ -344,14 +351,9 @@ impl Session {
                     .map(|r| truncate(r, REASON_MAX_LEN).to_string());
                 self.hold(hub.apply(id, Event::Part { channels, reason }).release);
             }
-            "PRIVMSG" | "NOTICE" => {
-                let kind = if command == "PRIVMSG" {
-                    MessageKind::Privmsg
-                } else {
-                    MessageKind::Notice
-                };
-                self.message(id, kind, params);
-            }
+            "PRIVMSG" => self.message(id, MessageKind::Privmsg, params, tags),
+            "NOTICE" => self.message(id, MessageKind::Notice, params, tags),
+            "TAGMSG" => self.message(id, MessageKind::Tagmsg, params, tags),
             "TOPIC" => {
                 let Some(channel) = self.required(command, params) else {
                     return;
@@ -526,9 +528,28 @@ impl Session {
         }
     }
 
-    fn message(&self, id: ClientId, kind: MessageKind, params: &[&str]) {
+    fn message(&self, id: ClientId, kind: MessageKind, params: &[&str], tags: &[Tag]) {
         // A NOTICE is never answered with an error (RFC 2812 3.3.2).
         let quiet = kind == MessageKind::Notice;
+        // Client-only tags travel only between clients that enabled them.
+        let tags: Vec<Tag> = if self.caps.has(Caps::MESSAGE_TAGS) {
+            tags.iter()
+                .filter(|(key, _)| key.starts_with('+'))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let size: usize = tags
+            .iter()
+            .map(|(key, value)| key.len() + value.as_ref().map_or(0, |v| v.len() + 1) + 1)
+            .sum();
+        if size > MAX_CLIENT_TAGS {
+            let reply = self
+                .numeric(ERR_INPUTTOOLONG)
+                .with_param("Input line was too long");
+            return self.send(reply);
+        }
         let Some(list) = params.first().filter(|t| !t.is_empty()) else {
             if !quiet {
                 let reply = self
@@ -538,7 +559,11 @@ impl Session {
             }
             return;
         };
-        let Some(text) = params.get(1).filter(|t| !t.is_empty()) else {
+        let text = match kind {
+            MessageKind::Tagmsg => Some(&""),
+            _ => params.get(1).filter(|t| !t.is_empty()),
+        };
+        let Some(text) = text else {
             if !quiet {
                 let reply = self.numeric(ERR_NOTEXTTOSEND).with_param("No text to send");
                 self.send(reply);
@@ -550,6 +575,7 @@ impl Session {
             kind,
             targets: targets.into_iter().map(str::to_string).collect(),
             text: text.to_string(),
+            tags,
         };
         let applied = self.ctx.hub.apply(id, event);
         self.hold(applied.release);
@@ -608,8 +634,8 @@ impl Session {
         self.send(pong);
     }
 
-    /// Capability negotiation, with no capabilities yet: enough for clients that
-    /// start with `CAP LS 302` to register.
+    /// Capability negotiation (IRCv3 `CAP`, version 302). During registration,
+    /// `CAP LS` or `CAP REQ` holds registration until `CAP END`.
     fn cap(&mut self, params: &[&str]) -> Option<End> {
         let nick = self.addressee().to_string();
         let server = self.ctx.config.server_name.clone();
@@ -618,15 +644,31 @@ impl Session {
                 .with_source(&server)
                 .with_params([nick.as_str(), sub, rest])
         };
+        let offered = Caps::offered(self.ctx.hub.keeps_history());
         match params.first().map(|s| s.to_ascii_uppercase()).as_deref() {
             Some("LS") => {
                 if let Stage::Registering(pending) = &mut self.stage {
                     pending.negotiating = true;
                 }
-                self.send(reply("LS", ""));
+                self.send(reply("LS", &offered.names()));
             }
-            Some("LIST") => self.send(reply("LIST", "")),
-            Some("REQ") => self.send(reply("NAK", params.get(1).copied().unwrap_or(""))),
+            Some("LIST") => self.send(reply("LIST", &self.caps.names())),
+            Some("REQ") => {
+                let list = params.get(1).copied().unwrap_or("");
+                if let Stage::Registering(pending) = &mut self.stage {
+                    pending.negotiating = true;
+                }
+                match self.caps.request(list, offered) {
+                    Some(caps) => {
+                        self.caps = caps;
+                        if let Stage::Registered { id, .. } = self.stage {
+                            self.ctx.hub.set_caps(id, caps);
+                        }
+                        self.send(reply("ACK", list));
+                    }
+                    None => self.send(reply("NAK", list)),
+                }
+            }
             Some("END") => {
                 if let Stage::Registering(pending) = &mut self.stage {
                     pending.negotiating = false;
@@ -753,6 +795,7 @@ impl Session {
             realname: realname.clone(),
             host: self.host.clone(),
             out: self.out.clone(),
+            caps: self.caps,
             welcome: welcome::burst(&self.ctx, nick, &prefix),
         };
         let nick = nick.clone();

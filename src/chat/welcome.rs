@@ -1,7 +1,6 @@
 //! What a client is told when it registers: 001 to 005 and the message of the day.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
+use super::clock::utc_date;
 use super::config::ChatConfig;
 use super::irc::numerics::*;
 use super::irc::{CHANNEL_MAX_LEN, MAX_LINE, Message, NICK_MAX_LEN};
@@ -103,39 +102,9 @@ pub(crate) fn motd(config: &ChatConfig, nick: &str) -> Vec<Message> {
     lines
 }
 
-/// `2026-11-22 04:10:57 UTC`.
-fn utc_date(time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn dates_are_civil() {
-        assert_eq!(utc_date(UNIX_EPOCH), "1970-01-01 00:00:00 UTC");
-        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400 + 3661);
-        assert_eq!(utc_date(leap), "2000-02-29 01:01:01 UTC");
-    }
 
     #[test]
     fn isupport_lines_fit_the_limits() {

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use bytes::Bytes;
 
 use super::ClientId;
+use crate::chat::caps::Caps;
 use crate::chat::history::Item;
 use crate::chat::irc::{IrcKey, Message};
 use crate::chat::outbound::Outbound;
@@ -28,6 +29,8 @@ pub(super) struct Client {
     /// Channels it was invited to and has not joined since (they let it pass
     /// `+i`), at most `MAX_INVITES`.
     pub invites: HashSet<IrcKey>,
+    /// The IRCv3 capabilities it enabled: which form of a tagged line it gets.
+    pub caps: Caps,
     /// User modes: `+o` (an IRC operator), `+i` (invisible), `+w` (wallops).
     pub oper: bool,
     pub invisible: bool,
@@ -54,11 +57,17 @@ impl Client {
 impl Clients {
     /// Queues `line` for `id`; an overflow is noted for removal.
     pub(super) fn send(&mut self, id: ClientId, line: &Bytes) {
+        self.send_stored(id, line, false);
+    }
+
+    /// Queues `line` for `id`, held while a commit is pending. A `stored`
+    /// line is dropped if its message cannot be stored.
+    pub(super) fn send_stored(&mut self, id: ClientId, line: &Bytes, stored: bool) {
         let Some(client) = self.map.get(&id) else {
             return;
         };
         match &mut self.held {
-            Some(held) => held.push(&client.out, line, false),
+            Some(held) => held.push(&client.out, line, stored),
             None => {
                 if client.out.push(line.clone()).is_err() {
                     self.overflowed.push(id);

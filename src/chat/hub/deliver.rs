@@ -1,17 +1,66 @@
-//! PRIVMSG and NOTICE: to channels, committed to history first when it is
-//! kept, and to nicks.
+//! PRIVMSG, NOTICE and TAGMSG: to channels, committed to history first when it
+//! is kept, and to nicks; each receiver gets the form its capabilities ask for.
+
+use bytes::Bytes;
 
 use super::channel::Muted;
 use super::state::State;
 use super::{ClientId, Hub};
-use crate::chat::event::MessageKind;
-use crate::chat::history::{Entry, Item, msgid};
+use crate::chat::caps::Caps;
+use crate::chat::clock::iso8601;
+use crate::chat::event::{MessageKind, Tag};
+use crate::chat::history::{Entry, Item, msgid, now};
 use crate::chat::irc::numerics::*;
 use crate::chat::irc::{IrcKey, MAX_LINE, Message};
 use crate::chat::limits::truncate;
 
+/// One message in the forms clients may get, serialized once each: plain,
+/// with `time` (server-time), and with every tag (message-tags).
+pub(super) struct Tagged {
+    plain: Bytes,
+    timed: Bytes,
+    full: Bytes,
+    /// TAGMSG: nothing for clients without message-tags.
+    tags_only: bool,
+}
+
+impl Tagged {
+    fn new(message: Message, time: &str, msgid: &str, client_tags: &[Tag]) -> Tagged {
+        let tags_only = message.command == "TAGMSG";
+        let plain = message.to_bytes();
+        let timed = message.clone().with_tag("time", Some(time)).to_bytes();
+        let mut full = message
+            .with_tag("time", Some(time))
+            .with_tag("msgid", Some(msgid));
+        for (key, value) in client_tags {
+            full = full.with_tag(key.as_str(), value.as_deref());
+        }
+        Tagged {
+            plain,
+            timed,
+            full: full.to_bytes(),
+            tags_only,
+        }
+    }
+
+    /// The form a client with `caps` gets, if any.
+    fn for_caps(&self, caps: Caps) -> Option<&Bytes> {
+        if caps.has(Caps::MESSAGE_TAGS) {
+            Some(&self.full)
+        } else if self.tags_only {
+            None
+        } else if caps.has(Caps::SERVER_TIME) {
+            Some(&self.timed)
+        } else {
+            Some(&self.plain)
+        }
+    }
+}
+
 impl Hub {
-    /// One PRIVMSG or NOTICE to one target.
+    /// One PRIVMSG, NOTICE or TAGMSG to one target. Every message gets a
+    /// msgid and a time; a channel's PRIVMSG and NOTICE are also stored, and
+    /// delivered only once committed.
     pub(super) fn deliver(
         &self,
         state: &mut State,
@@ -19,26 +68,31 @@ impl Hub {
         kind: MessageKind,
         target: &str,
         text: &str,
+        client_tags: &[Tag],
     ) {
         let server = self.config.server_name.as_str();
         let sender = &state.clients.map[&id];
         let (nick, prefix) = (sender.nick.clone(), sender.prefix());
+        let echo = sender.caps.has(Caps::ECHO_MESSAGE);
+        // A NOTICE is never answered with an error (RFC 2812 3.3.2).
+        let answer = kind != MessageKind::Notice;
         let error = |code: &str, what: &str| {
             numeric(server, &nick, code)
                 .with_param(target)
                 .with_param(what)
         };
         let key = IrcKey::new(target);
-        if target.starts_with(['#', '&']) {
+        let channel_target = target.starts_with(['#', '&']);
+        let (to_name, receivers): (String, Vec<ClientId>) = if channel_target {
             let Some(channel) = state.channels.get(&key) else {
-                if kind == MessageKind::Privmsg {
+                if answer {
                     let reply = error(ERR_NOSUCHCHANNEL, "No such channel");
                     state.clients.send_message(id, reply);
                 }
                 return;
             };
             if let Err(muted) = channel.may_speak(id, &prefix) {
-                if kind == MessageKind::Privmsg {
+                if answer {
                     let why = match muted {
                         Muted::NotMember => "Cannot send to channel (no external messages)",
                         Muted::Moderated => "Cannot send to channel (+m)",
@@ -49,57 +103,51 @@ impl Hub {
                 }
                 return;
             }
-            let text = fit_text(text, &prefix, kind.command(), &channel.name);
-            let line = Message::new(kind.command())
-                .with_source(&prefix)
-                .with_param(&channel.name)
-                .with_param(text)
-                .to_bytes();
-            if self.pipeline.is_none() {
-                for member in channel.members.keys() {
-                    if *member != id {
-                        state.clients.send(*member, &line);
-                    }
-                }
-                return;
-            }
-            // Stored first, delivered once committed: the fan-out is held even
-            // when nothing else is pending.
-            state.next_seq += 1;
-            let seq = state.next_seq;
-            let time = crate::chat::history::now();
-            let held = state.clients.held.get_or_insert_with(Item::default);
-            held.entries.push(Entry {
-                seq,
-                msgid: msgid(time, seq),
-                time,
-                channel: channel.name.clone(),
-                source: prefix,
-                command: kind.command(),
-                text: text.to_string(),
-            });
-            for member in channel.members.keys() {
-                if *member != id
-                    && let Some(client) = state.clients.map.get(member)
-                {
-                    held.push(&client.out, &line, true);
-                }
-            }
+            let members = channel.members.keys().copied();
+            (channel.name.clone(), members.filter(|m| *m != id).collect())
         } else {
             let Some(&to) = state.nicks.get(&key) else {
-                if kind == MessageKind::Privmsg {
+                if answer {
                     let reply = error(ERR_NOSUCHNICK, "No such nick/channel");
                     state.clients.send_message(id, reply);
                 }
                 return;
             };
-            let to_nick = &state.clients.map[&to].nick;
-            let line = Message::new(kind.command())
-                .with_source(&prefix)
-                .with_param(to_nick)
-                .with_param(fit_text(text, &prefix, kind.command(), to_nick))
-                .to_bytes();
-            state.clients.send(to, &line);
+            (state.clients.map[&to].nick.clone(), vec![to])
+        };
+        let mut message = Message::new(kind.command())
+            .with_source(&prefix)
+            .with_param(&to_name);
+        let text = fit_text(text, &prefix, kind.command(), &to_name);
+        if kind != MessageKind::Tagmsg {
+            message = message.with_param(text);
+        }
+        state.next_seq += 1;
+        let seq = state.next_seq;
+        let time = now();
+        let msgid = msgid(time, seq);
+        let line = Tagged::new(message, &iso8601(time), &msgid, client_tags);
+        // Stored first, delivered once committed: the fan-out is held even
+        // when nothing else is pending.
+        let stored = channel_target && kind != MessageKind::Tagmsg && self.pipeline.is_some();
+        if stored {
+            let held = state.clients.held.get_or_insert_with(Item::default);
+            held.entries.push(Entry {
+                seq,
+                msgid,
+                time,
+                channel: to_name,
+                source: prefix,
+                command: kind.command(),
+                text: text.to_string(),
+            });
+        }
+        let echoed = echo.then_some(id);
+        for receiver in receivers.into_iter().chain(echoed) {
+            let caps = state.clients.map.get(&receiver).map(|c| c.caps);
+            if let Some(bytes) = caps.and_then(|caps| line.for_caps(caps)) {
+                state.clients.send_stored(receiver, bytes, stored);
+            }
         }
     }
 }

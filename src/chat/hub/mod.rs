@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
+use super::caps::Caps;
 use super::config::ChatConfig;
 use super::event::Event;
 use super::history::{Item, Pipeline, Release};
@@ -51,6 +52,7 @@ pub(crate) struct Registration {
     pub realname: String,
     pub host: String,
     pub out: Outbound,
+    pub caps: Caps,
     /// 001 onwards, queued before anything else can reach the new nick.
     pub welcome: Vec<Message>,
 }
@@ -147,6 +149,18 @@ impl Hub {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether channel messages are kept (and so CHATHISTORY offered).
+    pub(crate) fn keeps_history(&self) -> bool {
+        self.pipeline.is_some()
+    }
+
+    /// Records the capabilities a registered client enabled.
+    pub(crate) fn set_caps(&self, id: ClientId, caps: Caps) {
+        if let Some(client) = self.lock().clients.map.get_mut(&id) {
+            client.caps = caps;
+        }
+    }
+
     /// Whether a nick is taken (under the server's case mapping).
     pub(crate) fn nick_in_use(&self, nick: &str) -> bool {
         self.lock().nicks.contains_key(&IrcKey::new(nick))
@@ -176,6 +190,7 @@ impl Hub {
                 out: registration.out,
                 channels: HashSet::new(),
                 invites: HashSet::new(),
+                caps: registration.caps,
                 oper: false,
                 invisible: false,
                 wallops: false,
@@ -224,9 +239,10 @@ impl Hub {
                 kind,
                 targets,
                 text,
+                tags,
             } => {
                 for target in &targets {
-                    self.deliver(&mut state, id, kind, target, &text);
+                    self.deliver(&mut state, id, kind, target, &text, &tags);
                 }
                 true
             }

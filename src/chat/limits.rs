@@ -47,6 +47,10 @@ pub(crate) const MAX_INVITES: usize = 50;
 /// the message dropped.
 pub(crate) const MAX_CLIENT_TAGS: usize = 4094;
 
+/// The most messages one CHATHISTORY reply carries (announced as
+/// `CHATHISTORY`); a larger limit is lowered to it.
+pub(crate) const CHATHISTORY_MAX: usize = 500;
+
 /// The longest user name kept (announced as `USERLEN`); longer ones are cut.
 pub(crate) const USER_MAX_LEN: usize = 16;
 

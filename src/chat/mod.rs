@@ -14,6 +14,7 @@
 //! - `server`: accept loops, the client limit, graceful shutdown.
 
 mod caps;
+mod chathistory;
 pub mod clock;
 mod config;
 mod connection;

@@ -23,6 +23,7 @@ use futures::{Stream, StreamExt};
 use tokio::time::Instant;
 
 use super::caps::Caps;
+use super::chathistory;
 use super::event::{Event, MessageKind, Tag};
 use super::flood::Bucket;
 use super::history::Release;
@@ -398,6 +399,10 @@ impl Session {
                 }
             },
             "MODE" => self.mode(id, params),
+            "CHATHISTORY" if hub.keeps_history() => match chathistory::parse(params) {
+                Ok(command) => self.hold(hub.chathistory(id, command)),
+                Err(refused) => self.send(refused.to_message(&self.ctx.config.server_name)),
+            },
             "KICK" => {
                 if params.len() < 2 {
                     return self.need_more_params(command);

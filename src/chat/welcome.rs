@@ -5,8 +5,8 @@ use super::config::ChatConfig;
 use super::irc::numerics::*;
 use super::irc::{CHANNEL_MAX_LEN, MAX_LINE, Message, NICK_MAX_LEN};
 use super::limits::{
-    MAX_CHANNEL_TARGETS, MAX_CHANNELS_PER_CLIENT, MAX_KICK_TARGETS, MAX_MESSAGE_TARGETS, MAX_MODES,
-    REASON_MAX_LEN, TOPIC_MAX_LEN, USER_MAX_LEN, truncate,
+    CHATHISTORY_MAX, MAX_CHANNEL_TARGETS, MAX_CHANNELS_PER_CLIENT, MAX_KICK_TARGETS,
+    MAX_MESSAGE_TARGETS, MAX_MODES, REASON_MAX_LEN, TOPIC_MAX_LEN, USER_MAX_LEN, truncate,
 };
 use super::mode;
 use super::server::Context;
@@ -33,14 +33,14 @@ pub(crate) fn burst(ctx: &Context, nick: &str, prefix: &str) -> Vec<Message> {
             &mode::channel_mode_letters(),
         ]),
     ];
-    lines.extend(isupport_lines(config, nick));
+    lines.extend(isupport_lines(config, ctx.hub.keeps_history(), nick));
     lines.extend(motd(config, nick));
     lines
 }
 
 /// The 005 lines: the tokens, at most [`TOKENS_PER_LINE`] a line.
-pub(crate) fn isupport_lines(config: &ChatConfig, nick: &str) -> Vec<Message> {
-    isupport(config)
+pub(crate) fn isupport_lines(config: &ChatConfig, history: bool, nick: &str) -> Vec<Message> {
+    isupport(config, history)
         .chunks(TOKENS_PER_LINE)
         .map(|tokens| {
             numeric(&config.server_name, nick, RPL_ISUPPORT)
@@ -54,9 +54,10 @@ pub(crate) fn isupport_lines(config: &ChatConfig, nick: &str) -> Vec<Message> {
 /// trailing text, well within the 15 parameters a line may have.
 const TOKENS_PER_LINE: usize = 12;
 
-/// The ISUPPORT tokens: what clients may rely on, each matching an enforced limit.
-fn isupport(config: &ChatConfig) -> Vec<String> {
-    vec![
+/// The ISUPPORT tokens: what clients may rely on, each matching an enforced
+/// limit; CHATHISTORY only when history is kept.
+fn isupport(config: &ChatConfig, history: bool) -> Vec<String> {
+    let mut tokens = vec![
         "CASEMAPPING=rfc1459".to_string(),
         "CHANTYPES=#&".to_string(),
         "PREFIX=(ov)@+".to_string(),
@@ -78,7 +79,12 @@ fn isupport(config: &ChatConfig) -> Vec<String> {
         ),
         format!("MAXTARGETS={MAX_MESSAGE_TARGETS}"),
         format!("NETWORK={}", config.network),
-    ]
+    ];
+    if history {
+        tokens.push(format!("CHATHISTORY={CHATHISTORY_MAX}"));
+        tokens.push("MSGREFTYPES=msgid,timestamp".to_string());
+    }
+    tokens
 }
 
 /// 375, one 372 per line, 376; or 422 without a MOTD.
@@ -108,7 +114,7 @@ mod tests {
 
     #[test]
     fn isupport_lines_fit_the_limits() {
-        let lines = isupport_lines(&ChatConfig::default(), "somebody");
+        let lines = isupport_lines(&ChatConfig::default(), true, "somebody");
         assert!(lines.len() >= 2, "the tokens are split");
         for line in lines {
             assert!(line.params.len() <= 15, "{}", line.to_line());

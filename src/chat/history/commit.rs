@@ -44,19 +44,32 @@ pub(crate) struct Fanout {
     pub stored: bool,
 }
 
+/// A read of the store for one client (CHATHISTORY), answered in queue order:
+/// it sees everything committed before it, and its lines follow the lines
+/// queued before it.
+pub(crate) struct Lookup {
+    pub to: Outbound,
+    pub read: Read,
+}
+
+/// Reads the store and gives the lines to send.
+pub(crate) type Read = Box<dyn FnOnce(&dyn History) -> Vec<Bytes> + Send>;
+
 /// What one hub operation produced while a commit was pending.
 #[derive(Default)]
 pub(crate) struct Item {
     pub entries: Vec<Entry>,
     /// In the order the hub produced them.
     pub lines: Vec<Fanout>,
+    /// Answered after `lines` are released.
+    pub lookup: Option<Lookup>,
     /// Told to the sender if the entries cannot be stored.
     pub on_failure: Option<(Outbound, Bytes)>,
 }
 
 impl Item {
     pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty() && self.lines.is_empty()
+        self.entries.is_empty() && self.lines.is_empty() && self.lookup.is_none()
     }
 
     /// Holds `line` for `to`. Consecutive pushes of the same line (a fan-out)
@@ -308,7 +321,7 @@ impl Committer {
             batch: std::mem::take(batch),
             ok: committed,
         };
-        release(done, &self.in_flight);
+        release(done, &*self.store, &self.in_flight);
     }
 
     /// Runs one round of upkeep; false if it failed.
@@ -327,8 +340,8 @@ impl Committer {
 }
 
 /// Pushes a committed batch's lines into the outbound queues, item after item,
-/// and tells each waiting session.
-fn release(committed: Committed, in_flight: &AtomicUsize) {
+/// answers its lookups, and tells each waiting session.
+fn release(committed: Committed, store: &dyn History, in_flight: &AtomicUsize) {
     for (item, released) in committed.batch {
         for fanout in &item.lines {
             if fanout.stored && !committed.ok {
@@ -337,6 +350,11 @@ fn release(committed: Committed, in_flight: &AtomicUsize) {
             for out in &fanout.to {
                 // An overflow closes that receiver's queue; its session leaves.
                 let _ = out.push(fanout.line.clone());
+            }
+        }
+        if let Some(lookup) = item.lookup {
+            for line in (lookup.read)(store) {
+                let _ = lookup.to.push(line);
             }
         }
         if !committed.ok

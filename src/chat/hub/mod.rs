@@ -20,6 +20,7 @@
 //! removal repeats until no one is left over).
 
 mod channel;
+mod chathistory;
 mod clients;
 mod deliver;
 mod modes;

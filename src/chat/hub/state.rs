@@ -24,6 +24,8 @@ pub(super) struct State {
     pub channels: HashMap<IrcKey, Channel>,
     pub next_id: ClientId,
     pub next_seq: u64,
+    /// Names CHATHISTORY batches.
+    pub next_batch: u64,
 }
 
 impl State {

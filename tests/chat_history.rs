@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use netkit::chat::ChatConfig;
-use netkit::chat::history::SqliteHistory;
+use netkit::chat::history::{Entry, History, HistoryError, SqliteHistory};
 use rusqlite::{Connection, OpenFlags};
 use tokio::io::AsyncWriteExt;
 
@@ -477,4 +477,42 @@ fn an_unopenable_database_is_an_error_before_the_ready_line() {
         finished.stderr.contains("cannot open the history database"),
         "{finished:?}"
     );
+}
+
+/// A store that fails in the worst way: it panics on every commit.
+struct PanickingStore;
+
+impl History for PanickingStore {
+    fn commit(&mut self, _batch: &[Entry]) -> Result<(), HistoryError> {
+        panic!("the disk caught fire");
+    }
+}
+
+#[tokio::test]
+async fn a_failing_store_refuses_messages_and_the_server_goes_on() {
+    let config = ChatConfig {
+        flood: None,
+        ..ChatConfig::default()
+    };
+    let server = Server::with_history(config, Box::new(PanickingStore)).await;
+    let mut alice = Client::register(server.addr, "alice").await;
+    let mut bob = Client::register(server.addr, "bob").await;
+    alice.join("#c").await;
+    bob.join("#c").await;
+    alice.expect("JOIN").await;
+    for attempt in ["first", "second"] {
+        alice.send(&format!("PRIVMSG #c :{attempt}")).await;
+        let notice = alice.expect("NOTICE").await;
+        assert_eq!(
+            notice.param(1),
+            Some("Your message was not delivered: history is unavailable"),
+            "{attempt}"
+        );
+        // Nothing reached bob, and everything else still works.
+        bob.assert_nothing_pending().await;
+    }
+    bob.send("PRIVMSG alice :private messages are not stored")
+        .await;
+    assert_eq!(alice.next_text().await, "private messages are not stored");
+    server.stop().await;
 }

@@ -16,6 +16,7 @@
 //! A push that overflows a receiver's queue closes that queue, and the
 //! receiver's session then leaves as after any overflow (`SendQ exceeded`).
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use super::{Entry, History};
+use super::{Entry, History, HistoryError};
 use crate::chat::outbound::Outbound;
 
 /// Most items committed in one transaction: a bound on how long one commit and
@@ -180,11 +181,18 @@ impl Pipeline {
     pub(crate) fn submit(&self, item: Item) -> Release {
         let (released, wait) = oneshot::channel();
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        if self.jobs.send(Job::Item(item, released)).is_err() {
-            // The thread is gone (closed at shutdown): the item is neither stored
-            // nor delivered, which keeps "delivered means stored".
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
-            tracing::debug!("history closed; held lines dropped");
+        if let Err(mpsc::SendError(Job::Item(item, released))) =
+            self.jobs.send(Job::Item(item, released))
+        {
+            // The thread is gone (closed at shutdown): what needs no storing is
+            // delivered, messages are not (their senders are told), which keeps
+            // "delivered means stored".
+            tracing::debug!("history closed; messages refused");
+            let refused = Committed {
+                batch: vec![(item, released)],
+                ok: false,
+            };
+            release(refused, &super::NoHistory, &self.in_flight);
         }
         Release(Some(wait))
     }
@@ -298,7 +306,9 @@ impl Committer {
             true
         } else {
             let started = Instant::now();
-            let result = self.store.commit(&entries);
+            // A store that panics fails this batch, not the server.
+            let result = catch_unwind(AssertUnwindSafe(|| self.store.commit(&entries)))
+                .unwrap_or_else(|_| Err(HistoryError("the store failed unexpectedly".into())));
             let took = started.elapsed();
             let s = &mut self.stats;
             s.batches += 1;
@@ -353,8 +363,13 @@ fn release(committed: Committed, store: &dyn History, in_flight: &AtomicUsize) {
             }
         }
         if let Some(lookup) = item.lookup {
-            for line in (lookup.read)(store) {
-                let _ = lookup.to.push(line);
+            match catch_unwind(AssertUnwindSafe(|| (lookup.read)(store))) {
+                Ok(lines) => {
+                    for line in lines {
+                        let _ = lookup.to.push(line);
+                    }
+                }
+                Err(_) => tracing::error!("a history lookup failed unexpectedly"),
             }
         }
         if !committed.ok

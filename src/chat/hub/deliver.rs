@@ -1,6 +1,9 @@
 //! PRIVMSG, NOTICE and TAGMSG: to channels, committed to history first when it
 //! is kept, and to nicks; each receiver gets the form its capabilities ask for.
 
+use std::cell::OnceCell;
+use std::time::SystemTime;
+
 use bytes::Bytes;
 
 use super::channel::Muted;
@@ -14,45 +17,60 @@ use crate::chat::irc::numerics::*;
 use crate::chat::irc::{IrcKey, MAX_LINE, Message};
 use crate::chat::limits::truncate;
 
-/// One message in the forms clients may get, serialized once each: plain,
-/// with `time` (server-time), and with every tag (message-tags).
-pub(super) struct Tagged {
-    plain: Bytes,
-    timed: Bytes,
-    full: Bytes,
-    /// TAGMSG: nothing for clients without message-tags.
-    tags_only: bool,
+/// One message in the forms clients may get, each serialized once, when the
+/// first client that needs it comes up: plain, with `time` (server-time), and
+/// with every tag (message-tags).
+pub(super) struct Tagged<'a> {
+    message: Message,
+    time: SystemTime,
+    msgid: &'a str,
+    client_tags: &'a [Tag],
+    plain: OnceCell<Bytes>,
+    timed: OnceCell<Bytes>,
+    full: OnceCell<Bytes>,
 }
 
-impl Tagged {
-    fn new(message: Message, time: &str, msgid: &str, client_tags: &[Tag]) -> Tagged {
-        let tags_only = message.command == "TAGMSG";
-        let plain = message.to_bytes();
-        let timed = message.clone().with_tag("time", Some(time)).to_bytes();
-        let mut full = message
-            .with_tag("time", Some(time))
-            .with_tag("msgid", Some(msgid));
-        for (key, value) in client_tags {
-            full = full.with_tag(key.as_str(), value.as_deref());
-        }
+impl<'a> Tagged<'a> {
+    fn new(message: Message, time: SystemTime, msgid: &'a str, client_tags: &'a [Tag]) -> Self {
         Tagged {
-            plain,
-            timed,
-            full: full.to_bytes(),
-            tags_only,
+            message,
+            time,
+            msgid,
+            client_tags,
+            plain: OnceCell::new(),
+            timed: OnceCell::new(),
+            full: OnceCell::new(),
         }
     }
 
-    /// The form a client with `caps` gets, if any.
+    /// The form a client with `caps` gets, if any (a TAGMSG goes only to
+    /// clients with message-tags).
     fn for_caps(&self, caps: Caps) -> Option<&Bytes> {
+        let time = || iso8601(self.time);
         if caps.has(Caps::MESSAGE_TAGS) {
-            Some(&self.full)
-        } else if self.tags_only {
+            Some(self.full.get_or_init(|| {
+                let mut full = self
+                    .message
+                    .clone()
+                    .with_tag("time", Some(&time()))
+                    .with_tag("msgid", Some(self.msgid));
+                for (key, value) in self.client_tags {
+                    full = full.with_tag(key.as_str(), value.as_deref());
+                }
+                full.to_bytes()
+            }))
+        } else if self.message.command == "TAGMSG" {
             None
         } else if caps.has(Caps::SERVER_TIME) {
-            Some(&self.timed)
+            let timed = || {
+                self.message
+                    .clone()
+                    .with_tag("time", Some(&time()))
+                    .to_bytes()
+            };
+            Some(self.timed.get_or_init(timed))
         } else {
-            Some(&self.plain)
+            Some(self.plain.get_or_init(|| self.message.to_bytes()))
         }
     }
 }
@@ -126,7 +144,7 @@ impl Hub {
         let seq = state.next_seq;
         let time = now();
         let msgid = msgid(time, seq);
-        let line = Tagged::new(message, &iso8601(time), &msgid, client_tags);
+        let line = Tagged::new(message, time, &msgid, client_tags);
         // Stored first, delivered once committed: the fan-out is held even
         // when nothing else is pending.
         let stored = channel_target && kind != MessageKind::Tagmsg && self.pipeline.is_some();
@@ -134,7 +152,7 @@ impl Hub {
             let held = state.clients.held.get_or_insert_with(Item::default);
             held.entries.push(Entry {
                 seq,
-                msgid,
+                msgid: msgid.clone(),
                 time,
                 channel: to_name,
                 source: prefix,

@@ -134,8 +134,26 @@ $('join-form').addEventListener('submit', (event) => {
 });
 
 $('retry').addEventListener('click', () => connection?.retryNow());
-$('sidebar-toggle').addEventListener('click', () => document.body.classList.toggle('show-sidebar'));
-$('members-toggle').addEventListener('click', () => document.body.classList.toggle('show-members'));
+
+// On a phone the side panels slide over the messages: the buttons open them;
+// a tap on the messages or Escape closes them.
+function closePanels() {
+  document.body.classList.remove('show-sidebar', 'show-members');
+}
+$('sidebar-toggle').addEventListener('click', (event) => {
+  event.stopPropagation();
+  document.body.classList.remove('show-members');
+  document.body.classList.toggle('show-sidebar');
+});
+$('members-toggle').addEventListener('click', (event) => {
+  event.stopPropagation();
+  document.body.classList.remove('show-sidebar');
+  document.body.classList.toggle('show-members');
+});
+$('messages').addEventListener('click', closePanels);
+document.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape') closePanels();
+});
 
 const saved = remembered();
 if (saved.nick) $('login-nick').value = saved.nick;

@@ -337,7 +337,8 @@ export class ChatClient {
       return;
     }
     const code = Number(message.command);
-    if (code >= 400 && code < 600) {
+    // 4xx/5xx answer something the user did; 422 (no MOTD) is only news.
+    if (code >= 400 && code < 600 && code !== 422) {
       const about = rest.length > 1 ? this.find(rest[0]) : null;
       this.info(about ?? this.active, 'error', text, message.tags);
       return;
@@ -473,6 +474,8 @@ const HANDLERS = {
       buffer.members.clear();
       buffer.membersVersion++;
       if (!this.wantedChannels.some((name) => this.fold(name) === buffer.key)) this.wantedChannels.push(channel);
+      // The first channel joined is shown, unless the user chose another.
+      if (this.active === this.server && buffer.messages.length === 0) this.setActive(buffer);
       this.fetchOnJoin(buffer);
     }
     buffer.setMember(this.fold(nick), nick);

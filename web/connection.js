@@ -106,7 +106,7 @@ export class Connection {
     };
     socket.onclose = (event) => {
       if (this.socket !== socket) return;
-      this.lost(event.reason || `closed (${event.code})`);
+      this.lost(event.reason || (event.code === 1006 ? 'connection lost' : 'connection closed'));
     };
     socket.onerror = () => {};
   }

@@ -39,15 +39,18 @@ export class Buffer {
   /**
    * Adds a message `{ msgid, time: Date, type, from, text, self, highlight }`
    * in time order; a message with a msgid already present is ignored.
+   * Among lines of the same time (milliseconds tie) it goes after them, or
+   * with `older` before them: a page of older history is added newest first
+   * with `older`, so it keeps its order and stays before what was there.
    * Returns the stored message, or null for a duplicate.
    */
-  add(message) {
+  add(message, { older = false } = {}) {
     if (message.msgid) {
       if (this.msgids.has(message.msgid)) return null;
       this.msgids.add(message.msgid);
     }
     const stored = { ...message, id: message.msgid ? `m:${message.msgid}` : `l:${++localIds}` };
-    const at = this.insertionIndex(stored.time);
+    const at = this.insertionIndex(stored.time, older);
     this.messages.splice(at, 0, stored);
     if (this.messages.length > MAX_MESSAGES) {
       // Bounded: the oldest line goes; older pages are no longer asked for
@@ -59,13 +62,15 @@ export class Buffer {
     return stored;
   }
 
-  /** After the last message whose time is not later than `time`. */
-  insertionIndex(time) {
+  /** After the last message whose time is not later than `time`; with
+   * `older`, before the first whose time is not earlier. */
+  insertionIndex(time, older = false) {
     let low = 0;
     let high = this.messages.length;
     while (low < high) {
       const mid = (low + high) >> 1;
-      if (this.messages[mid].time <= time) low = mid + 1;
+      const t = this.messages[mid].time;
+      if (older ? t < time : t <= time) low = mid + 1;
       else high = mid;
     }
     return low;

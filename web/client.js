@@ -275,9 +275,9 @@ export class ChatClient {
     const request = queue?.shift() ?? { kind: 'latest', limit: Infinity };
     if (!buffer) return;
     let added = 0;
-    for (const message of messages) {
-      const stored = this.addChat(buffer, message, { history: true });
-      if (stored) added++;
+    const older = request.kind === 'before';
+    for (const message of older ? [...messages].reverse() : messages) {
+      if (this.addChat(buffer, message, { history: true, older })) added++;
     }
     if (request.kind === 'after') {
       // Missed lines count as unread; a full page means there may be more.
@@ -307,7 +307,7 @@ export class ChatClient {
   }
 
   /** A PRIVMSG or NOTICE into a buffer. Returns the stored message or null. */
-  addChat(buffer, message, { history = false } = {}) {
+  addChat(buffer, message, { history = false, older = false } = {}) {
     const from = parseSource(message.source).nick || message.source || '';
     const self = this.isMe(from);
     const { action, text } = parseAction(message.params[1] ?? '');
@@ -320,7 +320,7 @@ export class ChatClient {
       text,
       self,
       highlight,
-    });
+    }, { older });
     if (stored && !history && !self && buffer !== this.active) {
       buffer.unread++;
       if (highlight || buffer.kind === 'query') buffer.mention = true;

@@ -156,11 +156,11 @@ class IrcClient {
 
   /** Sends a message and returns once the server has handled it (a PONG to
    * a later PING: replies come in the order the commands arrived). */
-  async say(target, text) {
+  async say(target, text, ms = WAIT_MS) {
     const token = `sync-${++this.pings}`;
     this.send(`PRIVMSG ${target} :${text}`);
     this.send(`PING ${token}`);
-    await this.expect((m) => m.command === 'PONG' && m.params.includes(token), `PONG ${token}`);
+    await this.expect((m) => m.command === 'PONG' && m.params.includes(token), `PONG ${token}`, ms);
   }
 
   heard(target, text) {
@@ -337,6 +337,31 @@ async function scenario() {
   await seesMember(alice, 'alice_');
   await late.context.close();
   step('a taken nickname is reported and the offered alternative works');
+
+  // A long channel: the last page on join, older ones when scrolled up.
+  await carol.join('#archive');
+  const archive = Array.from({ length: 60 }, (_, i) => `archive line ${i + 1}`);
+  // One write; the server's flood control paces them (burst 20, then 5/s).
+  carol.send(archive.map((text) => `PRIVMSG #archive :${text}`).join('\r\n'));
+  await carol.say('#archive', 'archive end', 20_000);
+  await type(alice, '/join #archive');
+  await inChannel(alice, '#archive');
+  await seesLine(alice, 'archive end');
+  await seesLine(alice, 'archive line 12');
+  assert((await countLines(alice, 'archive line 11')) === 0, 'only the last page (50 lines) on join');
+  await alice.page.waitForFunction(() => document.querySelector('.history-marker').textContent.includes('Scroll up'));
+  await alice.page.evaluate(() => {
+    document.getElementById('messages').scrollTop = 0;
+  });
+  await seesLine(alice, 'archive line 1');
+  await alice.page.waitForFunction(() => document.querySelector('.history-marker').textContent.includes('Beginning'));
+  const shown = await alice.page.evaluate(() =>
+    [...document.querySelectorAll('#messages .msg-privmsg .text')].map((node) => node.textContent).filter((text) => text.startsWith('archive line')),
+  );
+  assert(JSON.stringify(shown) === JSON.stringify(archive), `all 60 archive lines once, in order (got ${shown.length})`);
+  await alice.page.click('#buffer-list [data-buffer="#lobby"] .buffer-name');
+  await inChannel(alice, '#lobby');
+  step('a channel shows its last page on join and older pages when scrolled up');
 
   await alice.page.screenshot({ path: path.join(OUT, 'chat.png') });
   const phone = await openPage(browser, url, { viewport: { width: 390, height: 760 } });

@@ -107,6 +107,18 @@ test('messages are kept once per msgid when history and live lines overlap', () 
   assert.deepEqual(texts(lobby).filter((t) => t === 'live' || t === 'older'), ['older', 'live']);
 });
 
+test('lines of the same millisecond keep their order, live and from older pages', () => {
+  const s = joined();
+  const lobby = s.client.find('#lobby');
+  const latest = Array.from({ length: 50 }, (_, i) => `@batch=l;time=${at(50)};msgid=n${i + 3} :bob!b@h PRIVMSG #lobby :${i + 3}`);
+  s.feed(':srv BATCH +l chathistory #lobby', ...latest, ':srv BATCH -l');
+  s.feed(`@time=${at(50)};msgid=n53 :bob!b@h PRIVMSG #lobby :53`, `@time=${at(50)};msgid=n54 :bob!b@h PRIVMSG #lobby :54`);
+  assert.equal(s.client.loadOlder(lobby), true);
+  s.feed(':srv BATCH +o chathistory #lobby', `@batch=o;time=${at(50)};msgid=n1 :bob!b@h PRIVMSG #lobby :1`, `@batch=o;time=${at(50)};msgid=n2 :bob!b@h PRIVMSG #lobby :2`, ':srv BATCH -o');
+  const numbers = lobby.messages.filter((m) => m.type === 'privmsg').map((m) => Number(m.text));
+  assert.deepEqual(numbers, Array.from({ length: 54 }, (_, i) => i + 1));
+});
+
 test('own lines come back through echo-message with their msgid, and are not sent twice', () => {
   const s = joined();
   assert.equal(s.client.input('hello <b>world</b>', s.client.find('#lobby')), null);

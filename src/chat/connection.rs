@@ -8,10 +8,17 @@
 //! (or, through fan-out, anyone else). TLS only adds the handshake in front, in
 //! the connection's task and under a deadline. A WebSocket transport would build
 //! frames with `Frame::from_line` and drain the queue into one message per line.
+//!
+//! A task holds its whole future for as long as the client stays, so the
+//! futures are built to stay small: the plain path is assembled before the task
+//! starts and chained with combinators (its future is the session's and little
+//! else), and the TLS handshake is never part of a plain client's task.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use futures::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tracing::Instrument;
@@ -23,10 +30,15 @@ use super::session::Session;
 use crate::net::TlsAcceptor;
 
 /// Serves one IRC client over TCP until it leaves and its last lines are out.
-pub(crate) async fn serve_tcp(stream: TcpStream, peer: SocketAddr, ctx: Arc<Context>) {
+/// Starts the writer task at once; the session runs when the future is polled.
+pub(crate) fn serve_tcp(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<Context>,
+) -> impl Future<Output = ()> + Send {
     let span = tracing::debug_span!("irc", %peer);
     let (read, write) = stream.into_split();
-    serve(read, write, peer, ctx).instrument(span).await
+    serve(read, write, peer, ctx).instrument(span)
 }
 
 /// Serves one IRC client over TLS: the handshake first, bounded by
@@ -62,21 +74,32 @@ pub(crate) async fn serve_tls(
     .await
 }
 
-async fn serve<R, W>(read: R, write: W, peer: SocketAddr, ctx: Arc<Context>)
+/// Starts the writer task, and returns the session followed by waiting for the
+/// writer. Not an `async fn`: its arguments would then be kept in the future
+/// next to the session built from them.
+fn serve<R, W>(
+    read: R,
+    write: W,
+    peer: SocketAddr,
+    ctx: Arc<Context>,
+) -> impl Future<Output = ()> + Send
 where
-    R: AsyncRead + Unpin,
+    R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let (out, writer) = Outbound::new(ctx.config.sendq, ctx.config.grace);
     let writing = tokio::spawn(writer.run(write));
-    Session::new(ctx, out, peer.ip())
-        .run(LineReader::new(read))
-        .await;
-    match writing.await {
-        Ok(Ok(())) => {}
-        Ok(Err(err)) => {
-            tracing::debug!("write failed: {}", crate::net::describe_io_error(&err))
+    let session = Session::new(ctx, out, peer.ip()).run(LineReader::new(read));
+    // `then`, not `async move { session.await; ... }`: an async block keeps the
+    // future it captured and, separately, the one it awaits, so the session's
+    // state would be there twice.
+    session.then(|()| async move {
+        match writing.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::debug!("write failed: {}", crate::net::describe_io_error(&err))
+            }
+            Err(err) => tracing::warn!("writer task failed: {err}"),
         }
-        Err(err) => tracing::warn!("writer task failed: {err}"),
-    }
+    })
 }

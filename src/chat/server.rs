@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, SystemTime};
 
+use futures::FutureExt;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -211,13 +212,19 @@ async fn accept_loop(
         };
         stats.connections.fetch_add(1, Relaxed);
         let ctx = ctx.clone();
-        let tls = listener.tls.clone();
-        tracker.spawn(async move {
-            match tls {
-                None => super::connection::serve_tcp(stream, peer, ctx).await,
-                Some(tls) => super::connection::serve_tls(stream, peer, ctx, tls).await,
+        // Two spawns rather than one `match` inside the task: a task holds its
+        // whole future, and the TLS handshake's state would make every plain
+        // client's task kilobytes larger.
+        match listener.tls.clone() {
+            None => {
+                // `map`, not an async block, which would hold the client twice.
+                let client = super::connection::serve_tcp(stream, peer, ctx);
+                tracker.spawn(client.map(move |()| drop(permit)))
             }
-            drop(permit);
-        });
+            Some(tls) => tracker.spawn(async move {
+                super::connection::serve_tls(stream, peer, ctx, tls).await;
+                drop(permit);
+            }),
+        };
     }
 }

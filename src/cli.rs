@@ -325,17 +325,28 @@ pub enum ChatCommand {
 #[derive(Debug, Args)]
 #[command(
     long_about = "Serve IRC (RFC 1459/2812 core) until SIGINT or SIGTERM.\n\n\
-For each bound socket a ready line `listening irc ADDR` is printed on stdout. Port 0 \
-picks a free port. Any IRC client can connect. A client that stops reading is \
+For each bound socket a ready line `listening irc ADDR` (or `listening ircs ADDR` for \
+TLS) is printed on stdout. Port 0 picks a free port. Any IRC client can connect; plain \
+and TLS clients share the same channels. --ircs needs --tls-cert and --tls-key (PEM \
+files, read at start; a missing or invalid one is bad usage, exit 2). A client that stops reading is \
 disconnected with `ERROR :SendQ exceeded` once --sendq bytes wait for it; nobody else \
 slows down. On SIGINT/SIGTERM every client gets `ERROR :Server shutting down`, the \
 server waits a few seconds for those lines to leave, prints a summary to stderr and \
 exits 0."
 )]
 pub struct ChatServeArgs {
-    /// IRC address to serve on; repeat for several (IPv4 or [IPv6]:port). Default 127.0.0.1:6667.
+    /// IRC address to serve on; repeat for several (IPv4 or [IPv6]:port). Default 127.0.0.1:6667 when neither --irc nor --ircs is given.
     #[arg(long = "irc", value_name = "ADDR", value_parser = parse_listen_addr)]
     pub irc: Vec<SocketAddr>,
+    /// IRC over TLS address to serve on (6697 by convention); repeat for several. Needs --tls-cert and --tls-key.
+    #[arg(long = "ircs", value_name = "ADDR", value_parser = parse_listen_addr)]
+    pub ircs: Vec<SocketAddr>,
+    /// TLS certificate chain for --ircs: a PEM file, the server's certificate first.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key for --ircs: a PEM file (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// The server's name: the source of its replies.
     #[arg(long, default_value = "netkit.local", value_parser = parse_server_name, value_name = "NAME")]
     pub server_name: String,

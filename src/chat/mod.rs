@@ -2,7 +2,8 @@
 //!
 //! How the pieces fit:
 //! - [`irc`]: messages, line framing, case mapping, numerics; no I/O.
-//! - `connection`: the TCP transport, socket to lines and back.
+//! - `connection`: the TCP and TLS transports, socket to lines and back;
+//!   `lines` reads lines without a buffer per idle connection.
 //! - `session`: one client's state machine; commands become `event::Event`s.
 //! - `hub`: shared state (nicks, channels, members, topics); applies events and
 //!   fans out, serializing each line once.
@@ -24,6 +25,7 @@ pub mod history;
 mod hub;
 pub mod irc;
 mod limits;
+mod lines;
 mod mode;
 mod outbound;
 mod server;
@@ -31,4 +33,4 @@ mod session;
 mod welcome;
 
 pub use config::{ChatConfig, FloodLimit};
-pub use server::{ChatServer, Summary};
+pub use server::{ChatServer, Listener, Summary};

@@ -187,19 +187,22 @@ impl Writer {
                 self.shared.wake.notified().await;
                 continue;
             }
-            let written = write_lines(&mut stream, &batch);
-            match deadline {
-                Some(at) => within(at, written).await?,
-                None => {
-                    tokio::pin!(written);
-                    tokio::select! {
-                        done = &mut written => done?,
-                        // Closing while the peer is slow: finish this batch only
-                        // if it goes within the linger.
-                        _ = self.shared.closing.cancelled() => {
-                            let at = Instant::now() + self.linger;
-                            deadline = Some(at);
-                            within(at, written).await?;
+            // Pinned where it is built: moving it into a pinned copy would keep
+            // room for both in this future, which lives as long as the client.
+            {
+                let mut written = std::pin::pin!(write_lines(&mut stream, &batch));
+                match deadline {
+                    Some(at) => within(at, written).await?,
+                    None => {
+                        tokio::select! {
+                            done = &mut written => done?,
+                            // Closing while the peer is slow: finish this batch
+                            // only if it goes within the linger.
+                            _ = self.shared.closing.cancelled() => {
+                                let at = Instant::now() + self.linger;
+                                deadline = Some(at);
+                                within(at, written).await?;
+                            }
                         }
                     }
                 }

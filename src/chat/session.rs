@@ -212,7 +212,9 @@ impl Session {
                 },
             }
         };
-        self.finish(end).await;
+        // Boxed: the leaving path's state stays out of the future that every
+        // connected client holds for as long as it stays.
+        Box::pin(self.finish(end)).await;
     }
 
     /// Handles what the transport delivered; `Some` ends the session.

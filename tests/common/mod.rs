@@ -199,6 +199,31 @@ impl LibServer {
     }
 }
 
+/// `ChatServer::serve` running on a task until [`ChatTask::stop`] (or
+/// `shutdown` cancelled).
+pub struct ChatTask {
+    pub shutdown: CancellationToken,
+    serving: tokio::task::JoinHandle<netkit::chat::Summary>,
+}
+
+impl ChatTask {
+    pub fn spawn(server: netkit::chat::ChatServer, listeners: Vec<netkit::chat::Listener>) -> Self {
+        let shutdown = CancellationToken::new();
+        let signal = shutdown.clone();
+        let serving =
+            tokio::spawn(server.serve(listeners, async move { signal.cancelled().await }));
+        Self { shutdown, serving }
+    }
+
+    /// Shuts down (if not begun already) and returns what `serve` returned.
+    pub async fn stop(self) -> netkit::chat::Summary {
+        self.shutdown.cancel();
+        within("serve() returning after shutdown", self.serving)
+            .await
+            .expect("the server task panicked")
+    }
+}
+
 /// Connects to `addr` until the connection is refused, proving that the listener
 /// is gone; panics if it still accepts after [`PATIENCE`]. There is nothing to
 /// await for a listener closing, so this polls.

@@ -326,7 +326,8 @@ pub enum ChatCommand {
 #[command(
     long_about = "Serve IRC (RFC 1459/2812 core) until SIGINT or SIGTERM.\n\n\
 For each bound socket a ready line `listening irc ADDR` is printed on stdout. Port 0 \
-picks a free port. Any IRC client can connect. A client that stops reading is \
+picks a free port. Any IRC client can connect; `/HELP` lists the commands the \
+server knows. A client that stops reading is \
 disconnected with `ERROR :SendQ exceeded` once --sendq bytes wait for it; nobody else \
 slows down. On SIGINT/SIGTERM every client gets `ERROR :Server shutting down`, the \
 server waits a few seconds for those lines to leave, prints a summary to stderr and \

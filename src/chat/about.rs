@@ -8,6 +8,7 @@ use super::clock::utc_date;
 use super::config::ChatConfig;
 use super::irc::Message;
 use super::irc::numerics::*;
+use super::limits::{ECHOED_COMMAND_MAX_LEN, truncate};
 use super::server::Context;
 use super::welcome::{VERSION, isupport_lines};
 
@@ -229,11 +230,9 @@ pub(crate) fn help(config: &ChatConfig, nick: &str, subject: Option<&str>) -> Ve
                 .iter()
                 .find(|(name, ..)| name.eq_ignore_ascii_case(asked))
             else {
-                // What the client typed may be long: only a word of it is echoed.
-                let echoed: String = asked.chars().take(32).collect();
                 return vec![
                     numeric(server, nick, ERR_HELPNOTFOUND)
-                        .with_param(echoed)
+                        .with_param(truncate(asked, ECHOED_COMMAND_MAX_LEN))
                         .with_param("No help available on this topic"),
                 ];
             };

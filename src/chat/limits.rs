@@ -83,7 +83,9 @@ pub(crate) const WHOWAS_MAX_ENTRIES: usize = 1_000;
 /// asking for it cannot get a client disconnected on a large server.
 pub(crate) const LIST_MAX_CHANNELS: usize = 1_000;
 
-/// The longest command name echoed back in 421; longer ones are cut.
+/// The longest command name echoed back in 421, or other word of the client's
+/// echoed in an error (a server in 402, a nick in 406, a HELP subject in 524);
+/// longer ones are cut, so that the reply stays within one line.
 pub(crate) const ECHOED_COMMAND_MAX_LEN: usize = 64;
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a char boundary.

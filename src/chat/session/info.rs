@@ -7,9 +7,11 @@ use super::Session;
 use crate::chat::about;
 use crate::chat::event::Event;
 use crate::chat::hub::{ClientId, Query};
-use crate::chat::irc::irc_eq;
 use crate::chat::irc::numerics::*;
-use crate::chat::limits::{AWAY_MAX_LEN, MAX_CHANNEL_TARGETS, MAX_USERHOST_NICKS, truncate};
+use crate::chat::irc::{Message, irc_eq};
+use crate::chat::limits::{
+    AWAY_MAX_LEN, ECHOED_COMMAND_MAX_LEN, MAX_CHANNEL_TARGETS, MAX_USERHOST_NICKS, truncate,
+};
 
 impl Session {
     /// Handles `command` if it is one of these; false if it is not.
@@ -71,7 +73,8 @@ impl Session {
                         .get(1)
                         .and_then(|c| c.parse().ok())
                         .filter(|&c| c > 0);
-                    let nick = nick.to_string();
+                    // No remembered nick is longer than this: the cut changes no answer.
+                    let nick = truncate(nick, ECHOED_COMMAND_MAX_LEN).to_string();
                     self.hold(hub.query(id, Query::Whowas { nick, count }));
                 }
             },
@@ -123,13 +126,13 @@ impl Session {
         }
         let reply = self
             .numeric(ERR_NOSUCHSERVER)
-            .with_param(target)
+            .with_param(truncate(target, ECHOED_COMMAND_MAX_LEN))
             .with_param("No such server");
         self.send(reply);
         false
     }
 
-    fn send_all(&self, lines: Vec<crate::chat::irc::Message>) {
+    fn send_all(&self, lines: Vec<Message>) {
         for line in lines {
             self.send(line);
         }

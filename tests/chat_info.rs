@@ -187,6 +187,63 @@ async fn away_shows_in_privmsg_whois_who_and_userhost() {
 }
 
 #[tokio::test]
+async fn away_notify_tells_peers_who_asked_for_it() {
+    let server = Server::default().await;
+    let mut watcher = Client::connect(server.addr).await;
+    watcher.send("CAP LS 302").await;
+    let ls = watcher.expect("CAP").await;
+    assert!(
+        ls.params
+            .iter()
+            .any(|p| p.split(' ').any(|c| c == "away-notify")),
+        "{}",
+        ls.to_line()
+    );
+    watcher.send("CAP REQ :away-notify").await;
+    assert_eq!(watcher.expect("CAP").await.param(1), Some("ACK"));
+    watcher.send("NICK watcher").await;
+    watcher.send("USER watcher 0 * :Watcher").await;
+    watcher.send("CAP END").await;
+    watcher.skip_to_any(&["422"]).await;
+    watcher.nick = "watcher".into();
+    let mut plain = Client::register(server.addr, "plain").await;
+    let mut alice = Client::register(server.addr, "alice").await;
+    watcher.join("#chan").await;
+    plain.join("#chan").await;
+    alice.join("#chan").await;
+    seen(&mut watcher, "alice", "JOIN").await;
+
+    alice.send("AWAY :brb").await;
+    alice.expect("306").await;
+    let away = watcher.expect("AWAY").await;
+    assert_eq!((nick_of(&away), away.param(0)), ("alice", Some("brb")));
+    alice.send("AWAY").await;
+    alice.expect("305").await;
+    let back = watcher.expect("AWAY").await;
+    assert_eq!((nick_of(&back), back.params.len()), ("alice", 0));
+
+    // Someone away who joins is announced as away right after the JOIN.
+    alice.send("AWAY :still here, sort of").await;
+    alice.expect("306").await;
+    watcher.expect("AWAY").await;
+    alice.send("JOIN #other").await;
+    alice.skip_to_any(&["366"]).await;
+    watcher.join("#other").await;
+    alice.send("PART #other").await;
+    seen(&mut watcher, "alice", "PART").await;
+    alice.send("JOIN #other").await;
+    assert_eq!(watcher.expect("JOIN").await.param(0), Some("#other"));
+    let away = watcher.expect("AWAY").await;
+    assert_eq!(away.param(0), Some("still here, sort of"));
+
+    // Without the capability, nothing of it.
+    seen(&mut plain, "alice", "JOIN").await;
+    plain.assert_nothing_pending().await;
+    watcher.assert_nothing_pending().await;
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn away_messages_are_cut_to_the_announced_awaylen() {
     let server = Server::default().await;
     let mut client = Client::connect(server.addr).await;

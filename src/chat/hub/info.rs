@@ -1,6 +1,7 @@
 //! The informational and presence commands that read shared state: LIST,
 //! ISON, USERHOST, WHOWAS and LUSERS (answered through [`Hub::query`]), and AWAY,
-//! the one presence change (an event, applied like any other).
+//! the one presence change (an event, applied like any other, and told to the
+//! peers that enabled `away-notify`).
 //!
 //! Replies built from a list of names (ISON, USERHOST) stop at what fits in one
 //! line: clients expect exactly one such reply per command.
@@ -10,10 +11,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, UNIX_EPOCH};
 
+use bytes::Bytes;
+
 use super::channel::Channel;
 use super::clients::Client;
 use super::query::Asker;
 use super::{ClientId, Hub, State};
+use crate::chat::caps::Caps;
 use crate::chat::clock::utc_date;
 use crate::chat::irc::numerics::*;
 use crate::chat::irc::{IrcKey, MAX_LINE, Message};
@@ -78,7 +82,8 @@ impl Hub {
 }
 
 impl State {
-    /// AWAY: sets or clears the away message and confirms with 306 or 305.
+    /// AWAY: sets or clears the away message, confirms with 306 or 305, and
+    /// tells the peers that asked for `away-notify`.
     pub(super) fn set_away(&mut self, server: &str, id: ClientId, text: Option<String>) {
         let Some(client) = self.clients.map.get_mut(&id) else {
             return;
@@ -89,8 +94,46 @@ impl State {
         };
         client.away = text;
         let reply = numeric(server, &client.nick, code).with_param(what);
+        let line = away_line(client);
         self.clients.send_message(id, reply);
+        for peer in self.peers(id) {
+            self.tell_away_notify(peer, &line);
+        }
     }
+
+    /// After `id` joined the channel `key`: its members with `away-notify`
+    /// learn at once that the newcomer is away, as the capability asks.
+    pub(super) fn tell_away_on_join(&mut self, id: ClientId, key: &IrcKey) {
+        let Some(client) = self.clients.map.get(&id).filter(|c| c.away.is_some()) else {
+            return;
+        };
+        let line = away_line(client);
+        let members: Vec<ClientId> = self.channels[key].members.keys().copied().collect();
+        for member in members.into_iter().filter(|m| *m != id) {
+            self.tell_away_notify(member, &line);
+        }
+    }
+
+    fn tell_away_notify(&mut self, to: ClientId, line: &Bytes) {
+        if self
+            .clients
+            .map
+            .get(&to)
+            .is_some_and(|c| c.caps.has(Caps::AWAY_NOTIFY))
+        {
+            self.clients.send(to, line);
+        }
+    }
+}
+
+/// `:nick!user@host AWAY :text` while away, `:nick!user@host AWAY` once back.
+fn away_line(client: &Client) -> Bytes {
+    let line = Message::new("AWAY").with_source(client.prefix());
+    match &client.away {
+        Some(text) => line.with_param(text),
+        None => line,
+    }
+    .to_bytes()
 }
 
 /// 301 for a client that is away: after a PRIVMSG to it, and in WHOIS.

@@ -144,6 +144,7 @@ impl State {
             .with_param(&channel.name)
             .to_bytes();
         self.tell_channel(&channel_key, &line);
+        self.tell_away_on_join(id, &channel_key);
         let channel = &self.channels[&channel_key];
         let asker = Asker {
             id,

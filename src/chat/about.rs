@@ -82,7 +82,7 @@ const COMMANDS: &[(&str, &str, &str)] = &[
     (
         "CAP",
         "CAP LS|LIST|REQ|END",
-        "Capability negotiation; none are offered yet.",
+        "IRCv3 capability negotiation: LS lists what the server offers, REQ enables some, END ends registration.",
     ),
     (
         "HELP",
@@ -169,6 +169,11 @@ const COMMANDS: &[(&str, &str, &str)] = &[
         "Sends a message to channels or nicks.",
     ),
     ("QUIT", "QUIT [:reason]", "Leaves the server."),
+    (
+        "TAGMSG",
+        "TAGMSG target",
+        "A message made only of client tags (typing notices, reactions), for clients with message-tags.",
+    ),
     ("TIME", "TIME [server]", "The server's clock."),
     (
         "TOPIC",

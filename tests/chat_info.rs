@@ -585,7 +585,9 @@ async fn version_time_info_and_admin_describe_the_server() {
     alice.expect("391").await;
     alice.send("ADMIN alice").await;
     until(&mut alice, "259").await;
-    for command in ["VERSION", "TIME", "INFO", "ADMIN"] {
+    alice.send("MOTD netkit.local").await;
+    alice.expect("422").await;
+    for command in ["MOTD", "VERSION", "TIME", "INFO", "ADMIN"] {
         alice
             .send(&format!("{command} irc.elsewhere.example"))
             .await;

@@ -471,12 +471,6 @@ impl Session {
                 let text = text.to_string();
                 self.hold(hub.apply(id, Event::Wallops { text }).release);
             }
-            "MOTD" => {
-                let nick = self.addressee().to_string();
-                for line in welcome::motd(&self.ctx.config, &nick) {
-                    self.send(line);
-                }
-            }
             _ => {
                 if self.informational(id, command, params) {
                     return;

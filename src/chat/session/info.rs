@@ -1,10 +1,10 @@
 //! The session's side of the informational and presence commands: LIST, AWAY,
-//! ISON, USERHOST, WHOWAS, LUSERS, VERSION, TIME, INFO, ADMIN and HELP. It checks
-//! their parameters; what reads shared state becomes a hub [`Query`] (AWAY an
-//! [`Event`]), what the server says about itself comes from [`about`].
+//! ISON, USERHOST, WHOWAS, LUSERS, MOTD, VERSION, TIME, INFO, ADMIN and HELP. It
+//! checks their parameters; what reads shared state becomes a hub [`Query`] (AWAY
+//! an [`Event`]), what the server says about itself comes from [`about`] and
+//! [`welcome`].
 
 use super::Session;
-use crate::chat::about;
 use crate::chat::event::Event;
 use crate::chat::hub::{ClientId, Query};
 use crate::chat::irc::numerics::*;
@@ -12,6 +12,7 @@ use crate::chat::irc::{Message, irc_eq};
 use crate::chat::limits::{
     AWAY_MAX_LEN, ECHOED_COMMAND_MAX_LEN, MAX_CHANNEL_TARGETS, MAX_USERHOST_NICKS, truncate,
 };
+use crate::chat::{about, welcome};
 
 impl Session {
     /// Handles `command` if it is one of these; false if it is not.
@@ -21,7 +22,7 @@ impl Session {
         let nick = self.addressee();
         // The optional parameter naming the server asked, per command.
         let server_param = match command {
-            "VERSION" | "TIME" | "INFO" | "ADMIN" => params.first(),
+            "MOTD" | "VERSION" | "TIME" | "INFO" | "ADMIN" => params.first(),
             "LIST" | "LUSERS" => params.get(1),
             "WHOWAS" => params.get(2),
             _ => None,
@@ -79,6 +80,7 @@ impl Session {
                 }
             },
             "LUSERS" => self.hold(hub.query(id, Query::Lusers)),
+            "MOTD" => self.send_all(welcome::motd(config, nick)),
             "VERSION" => self.send_all(about::version(&self.ctx, nick)),
             "TIME" => self.send_all(about::time(config, nick)),
             "INFO" => self.send_all(about::info(&self.ctx, nick)),

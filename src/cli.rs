@@ -327,8 +327,9 @@ pub enum ChatCommand {
     long_about = "Serve IRC (RFC 1459/2812 core) until SIGINT or SIGTERM.\n\n\
 For each bound socket a ready line `listening irc ADDR` (or `listening ircs ADDR` for \
 TLS) is printed on stdout. Port 0 picks a free port. Any IRC client can connect; plain \
-and TLS clients share the same channels. --ircs needs --tls-cert and --tls-key (PEM \
-files, read at start; a missing or invalid one is bad usage, exit 2). A client that stops reading is \
+and TLS clients share the same channels; `/HELP` lists the commands the server knows. \
+--ircs needs --tls-cert and --tls-key (PEM files, read at start; a missing or invalid \
+one is bad usage, exit 2). A client that stops reading is \
 disconnected with `ERROR :SendQ exceeded` once --sendq bytes wait for it; nobody else \
 slows down. On SIGINT/SIGTERM every client gets `ERROR :Server shutting down`, the \
 server waits a few seconds for those lines to leave, prints a summary to stderr and \

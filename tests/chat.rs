@@ -62,13 +62,23 @@ async fn registration_sends_the_welcome_burst_in_order() {
         "CHANNELLEN=64",
         "KICKLEN=300",
         "NETWORK=netkit",
+        "AWAYLEN=300",
     ] {
         assert!(
             tokens.iter().any(|p| p == token),
             "{token} missing: {tokens:?}"
         );
     }
-    assert_eq!(next.command, "422", "{}", next.to_line());
+    // LUSERS, then the MOTD.
+    assert_numeric(
+        &next,
+        "251",
+        &["There are 1 users and 0 invisible on 1 servers"],
+    );
+    for code in ["252", "253", "254", "255", "265", "266"] {
+        client.expect(code).await;
+    }
+    client.expect("422").await;
     client.nick = "alice".into();
     client.assert_nothing_pending().await;
     server.stop().await;

@@ -12,8 +12,10 @@
 //! - [`history`]: the store channel messages are committed to before delivery.
 //! - `limits`: every per-client bound and what happens at it.
 //! - `welcome`: the registration burst (001-005, ISUPPORT) and the MOTD.
+//! - `about`: what the server says about itself (VERSION, TIME, INFO, ADMIN, HELP).
 //! - `server`: accept loops, the client limit, graceful shutdown.
 
+mod about;
 mod caps;
 mod chathistory;
 pub mod clock;

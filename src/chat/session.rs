@@ -27,7 +27,7 @@ use super::chathistory;
 use super::event::{Event, MessageKind, Tag};
 use super::flood::Bucket;
 use super::history::Release;
-use super::hub::{ClientId, Query, Registration};
+use super::hub::{ClientId, Query, Registration, Unregistered};
 use super::irc::numerics::*;
 use super::irc::{
     CHANNEL_MAX_LEN, Frame, Message, NICK_MAX_LEN, irc_eq, is_valid_channel, is_valid_nick,
@@ -41,6 +41,8 @@ use super::mode;
 use super::outbound::Outbound;
 use super::server::Context;
 use super::welcome;
+
+mod info;
 
 /// Whether a registered client is still there: after `interval` without a line
 /// it is sent a PING, and after as long again without one it is dropped. Each
@@ -116,6 +118,8 @@ struct Pending {
     user: Option<(String, String)>,
     /// `CAP LS` was sent: registration waits for `CAP END`.
     negotiating: bool,
+    /// Counts this connection in LUSERS until it registers.
+    unregistered: Option<Unregistered>,
 }
 
 pub(crate) struct Session {
@@ -133,11 +137,15 @@ pub(crate) struct Session {
 
 impl Session {
     pub(crate) fn new(ctx: Arc<Context>, out: Outbound, peer: IpAddr) -> Session {
+        let pending = Pending {
+            unregistered: Some(ctx.hub.count_unregistered()),
+            ..Pending::default()
+        };
         Session {
             ctx,
             out,
             host: peer.to_string(),
-            stage: Stage::Registering(Pending::default()),
+            stage: Stage::Registering(pending),
             caps: Caps::default(),
             held: RefCell::new(VecDeque::new()),
         }
@@ -465,13 +473,10 @@ impl Session {
                 let text = text.to_string();
                 self.hold(hub.apply(id, Event::Wallops { text }).release);
             }
-            "MOTD" => {
-                let nick = self.addressee().to_string();
-                for line in welcome::motd(&self.ctx.config, &nick) {
-                    self.send(line);
-                }
-            }
             _ => {
+                if self.informational(id, command, params) {
+                    return;
+                }
                 let reply = self
                     .numeric(ERR_UNKNOWNCOMMAND)
                     .with_param(truncate(command, ECHOED_COMMAND_MAX_LEN))
@@ -804,14 +809,18 @@ impl Session {
             out: self.out.clone(),
             caps: self.caps,
             welcome: welcome::burst(&self.ctx, nick, &prefix),
+            motd: welcome::motd(config, nick),
         };
         let nick = nick.clone();
+        // Not unknown any more in the LUSERS that the welcome ends with.
+        pending.unregistered = None;
         match self.ctx.hub.register(registration) {
             Ok(id) => self.stage = Stage::Registered { id, nick },
             Err(_) => {
                 // Taken since NICK was accepted: the client picks another.
                 if let Stage::Registering(pending) = &mut self.stage {
                     pending.nick = None;
+                    pending.unregistered = Some(self.ctx.hub.count_unregistered());
                 }
                 self.nick_in_use(&nick);
             }

@@ -23,11 +23,14 @@ mod channel;
 mod chathistory;
 mod clients;
 mod deliver;
+mod info;
 mod modes;
 mod query;
 mod state;
+mod whowas;
 
 use std::collections::HashSet;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -40,6 +43,8 @@ use super::irc::{IrcKey, Message};
 use super::outbound::Outbound;
 
 use clients::Client;
+pub(crate) use info::Unregistered;
+use query::Asker;
 pub(crate) use query::Query;
 use state::State;
 
@@ -56,6 +61,8 @@ pub(crate) struct Registration {
     pub caps: Caps,
     /// 001 onwards, queued before anything else can reach the new nick.
     pub welcome: Vec<Message>,
+    /// The MOTD lines, queued after the welcome and LUSERS.
+    pub motd: Vec<Message>,
 }
 
 /// The nick was taken between NICK and the end of registration.
@@ -67,6 +74,9 @@ pub(crate) struct Hub {
     /// The commit thread, when history is kept.
     pipeline: Option<Pipeline>,
     state: Mutex<State>,
+    /// Connections that have not registered yet (LUSERS), counted by the
+    /// [`Unregistered`] guards their sessions hold.
+    unregistered: Arc<AtomicUsize>,
 }
 
 /// What [`Hub::apply`] did.
@@ -88,6 +98,7 @@ impl Hub {
             config,
             pipeline,
             state: Mutex::new(state),
+            unregistered: Arc::default(),
         }
     }
 
@@ -181,6 +192,7 @@ impl Hub {
             // An overflow here is noticed by the session (its queue is closing).
             let _ = registration.out.push(line.to_bytes());
         }
+        let out = registration.out.clone();
         state.clients.map.insert(
             id,
             Client {
@@ -195,8 +207,20 @@ impl Hub {
                 oper: false,
                 invisible: false,
                 wallops: false,
+                away: None,
             },
         );
+        // LUSERS and the MOTD end the burst, LUSERS counting the newcomer.
+        state.peak_clients = state.peak_clients.max(state.clients.map.len());
+        let asker = Asker {
+            id,
+            nick: &state.clients.map[&id].nick,
+            config: &self.config,
+        };
+        let lusers = self.lusers(&state, &asker);
+        for line in lusers.into_iter().chain(registration.motd) {
+            let _ = out.push(line.to_bytes());
+        }
         Ok(id)
     }
 
@@ -278,6 +302,10 @@ impl Hub {
             }
             Event::Wallops { text } => {
                 state.wallops(server, id, &text);
+                true
+            }
+            Event::Away { text } => {
+                state.set_away(server, id, text);
                 true
             }
             Event::Quit { reason } => {

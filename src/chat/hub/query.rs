@@ -209,6 +209,14 @@ fn whois(state: &State, asker: &Asker, target: &str) -> Vec<Message> {
                     .with_params([&client.nick, &asker.config.server_name])
                     .with_param(&asker.config.network),
             );
+            if client.oper {
+                replies.push(
+                    asker
+                        .numeric(RPL_WHOISOPERATOR)
+                        .with_param(&client.nick)
+                        .with_param("is an IRC operator"),
+                );
+            }
             replies.extend(away_reply(asker, client));
         }
     }

@@ -33,6 +33,7 @@ pub const RPL_WHOWASUSER: &str = "314";
 pub const RPL_ENDOFWHO: &str = "315";
 pub const RPL_WHOISUSER: &str = "311";
 pub const RPL_WHOISSERVER: &str = "312";
+pub const RPL_WHOISOPERATOR: &str = "313";
 pub const RPL_ENDOFWHOIS: &str = "318";
 pub const RPL_WHOISCHANNELS: &str = "319";
 pub const RPL_LISTSTART: &str = "321";

@@ -342,10 +342,19 @@ pub struct ChatServeArgs {
     /// IRC over TLS address to serve on (6697 by convention); repeat for several. Needs --tls-cert and --tls-key.
     #[arg(long = "ircs", value_name = "ADDR", value_parser = parse_listen_addr)]
     pub ircs: Vec<SocketAddr>,
-    /// TLS certificate chain for --ircs: a PEM file, the server's certificate first.
+    /// HTTP address for the chat page and IRC over WebSocket (at / and /ws), /healthz and /metrics; repeat for several, `off` for none. Default 127.0.0.1:8080.
+    #[arg(long = "http", value_name = "ADDR|off", value_parser = parse_http_addr)]
+    pub http: Vec<HttpAddr>,
+    /// HTTPS address for the same (page, WebSocket over TLS); repeat for several. Needs --tls-cert and --tls-key.
+    #[arg(long = "https", value_name = "ADDR", value_parser = parse_listen_addr)]
+    pub https: Vec<SocketAddr>,
+    /// A web origin (like https://chat.example.com) whose pages may open a WebSocket; repeat for several. Default: only the page's own origin. Clients that send no Origin (not browsers) are always allowed.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
+    /// TLS certificate chain for --ircs and --https: a PEM file, the server's certificate first.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
-    /// TLS private key for --ircs: a PEM file (PKCS#8, PKCS#1 or SEC1).
+    /// TLS private key for --ircs and --https: a PEM file (PKCS#8, PKCS#1 or SEC1).
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// The server's name: the source of its replies.
@@ -420,6 +429,20 @@ fn parse_ping_interval(text: &str) -> Result<Duration, String> {
         Ok(_) => Err(format!("invalid ping interval {text:?}: at least 1s")),
         Err(err) => Err(err.to_string()),
     }
+}
+
+/// An HTTP address, or `off`. A type of its own, because clap reads an
+/// `Option` item as an optional flag.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpAddr(pub Option<SocketAddr>);
+
+fn parse_http_addr(text: &str) -> Result<HttpAddr, String> {
+    if text == "off" {
+        return Ok(HttpAddr(None));
+    }
+    parse_listen_addr(text)
+        .map(|addr| HttpAddr(Some(addr)))
+        .map_err(|err| err.to_string())
 }
 
 /// A flood limit, or none. A type of its own, because clap reads an `Option`

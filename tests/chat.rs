@@ -761,7 +761,16 @@ async fn library_shutdown_tells_every_client() {
 
 /// `netkit chat serve` on a free port, once its ready line is read.
 fn start_binary(extra: &[&str]) -> (Netkit, SocketAddr) {
-    let mut args = vec!["chat", "serve", "--irc", "127.0.0.1:0", "--db", ":memory:"];
+    let mut args = vec![
+        "chat",
+        "serve",
+        "--irc",
+        "127.0.0.1:0",
+        "--db",
+        ":memory:",
+        "--http",
+        "off",
+    ];
     args.extend_from_slice(extra);
     let mut netkit = Netkit::spawn(&args);
     let line = netkit.line();

@@ -262,6 +262,8 @@ async fn the_binary_serves_ircs_next_to_irc() {
     let mut netkit = Netkit::spawn(&[
         "chat",
         "serve",
+        "--http",
+        "off",
         "--db",
         ":memory:",
         "--irc",

@@ -28,11 +28,14 @@ mod hub;
 pub mod irc;
 mod limits;
 mod lines;
+mod metrics;
 mod mode;
 mod outbound;
 mod server;
 mod session;
+pub mod web;
 mod welcome;
 
 pub use config::{ChatConfig, FloodLimit};
 pub use server::{ChatServer, Listener, Summary};
+pub use web::WebConfig;

@@ -42,7 +42,7 @@ pub enum Command {
     /// Fetch many URLs at once: limits, retries, files, a JSON-lines report.
     #[command(after_help = EXIT_CODES)]
     Fetch(FetchArgs),
-    /// IRC chat: the server.
+    /// IRC chat: the server and a terminal client.
     #[command(subcommand)]
     Chat(ChatCommand),
 }
@@ -320,6 +320,46 @@ pub enum ChatCommand {
     /// Serve IRC (RFC 1459/2812 core) until SIGINT or SIGTERM.
     #[command(after_help = EXIT_CODES)]
     Serve(ChatServeArgs),
+    /// A terminal IRC client, for netkit's server or any other.
+    #[command(after_help = join_help())]
+    Join(ChatJoinArgs),
+}
+
+fn join_help() -> String {
+    format!("{}\n\n{EXIT_CODES}", netkit::chat::client::COMMANDS_HELP)
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "A terminal IRC client, for netkit's server or any other.\n\n\
+Connects, registers as --nick (adding `_` while the nick is taken), joins the --channel \
+channels, then reads standard input and the server at the same time. Each event is one \
+line on stdout, in local time: `HH:MM #chan <nick> text`; errors from the server start \
+with `!!`. End of input quits politely (QUIT, then exit 0); a lost connection exits 1 \
+with the reason on stderr."
+)]
+pub struct ChatJoinArgs {
+    /// Server address, HOST:PORT (the port defaults to 6667, or 6697 with --tls).
+    #[arg(value_parser = netkit::chat::client::parse_server_addr)]
+    pub addr: String,
+    /// The nickname to register.
+    #[arg(short, long, value_parser = netkit::chat::client::parse_nick, value_name = "NICK")]
+    pub nick: String,
+    /// A channel to join once registered; repeat for several. The last is the current one.
+    #[arg(short, long = "channel", value_parser = netkit::chat::client::parse_channel, value_name = "CHAN")]
+    pub channels: Vec<String>,
+    /// Connect with TLS, checking the server's certificate and name.
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: trust the CA certificates in this PEM file instead of the system's; repeat for several.
+    #[arg(long = "ca-cert", value_name = "PEM", requires = "tls")]
+    pub ca_certs: Vec<PathBuf>,
+    /// The server password (sent with PASS).
+    #[arg(long, value_name = "PASS")]
+    pub password: Option<String>,
+    /// How long connecting and registering may take.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -76,14 +76,7 @@ pub async fn fetch(args: FetchArgs) -> Result<ExitCode> {
         builder = builder.user_agent(agent);
     }
     for path in &args.ca_certs {
-        let pem = std::fs::read(path).map_err(|e| {
-            UsageError(format!(
-                "cannot read {}: {}",
-                path.display(),
-                net::describe_io_error(&e)
-            ))
-        })?;
-        builder = builder.trust_pem(pem);
+        builder = builder.trust_pem(super::read_arg_file(path)?);
     }
     let fetcher = builder.build()?;
 

@@ -52,6 +52,18 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     if usage { 2 } else { 1 }
 }
 
+/// The contents of a file named on the command line; one that cannot be read is
+/// bad input.
+pub fn read_arg_file(path: &std::path::Path) -> Result<Vec<u8>, UsageError> {
+    std::fs::read(path).map_err(|err| {
+        UsageError(format!(
+            "cannot read {}: {}",
+            path.display(),
+            net::describe_io_error(&err)
+        ))
+    })
+}
+
 pub async fn command(command: Command) -> Result<ExitCode> {
     match command {
         Command::Echo(EchoCommand::Serve(args)) => echo::serve(args).await,
@@ -61,5 +73,6 @@ pub async fn command(command: Command) -> Result<ExitCode> {
         Command::Bench(BenchCommand::Chat(args)) => bench::chat(args).await,
         Command::Fetch(args) => fetch::fetch(args).await,
         Command::Chat(ChatCommand::Serve(args)) => chat::serve(args).await,
+        Command::Chat(ChatCommand::Join(args)) => chat::join(args).await,
     }
 }

@@ -104,7 +104,21 @@ impl View {
                 return None;
             }
             "366" => {
-                let names = self.names.remove(&irc_lower(arg(0))).unwrap_or_default();
+                let mut names = self.names.remove(&irc_lower(arg(0))).unwrap_or_default();
+                // Servers list members in no particular order: operators, then
+                // voiced, then the rest, each alphabetically, as clients show them.
+                names.sort_by_key(|name| {
+                    let rank = match name.chars().next() {
+                        Some('~' | '&' | '@') => 0,
+                        Some('%') => 1,
+                        Some('+') => 2,
+                        _ => 3,
+                    };
+                    (
+                        rank,
+                        irc_lower(name.trim_start_matches(['~', '&', '@', '%', '+'])),
+                    )
+                });
                 format!("{} -- names: {}", arg(0), names.join(" "))
             }
             "332" => format!("{} -- topic: {}", arg(0), arg(1)),
@@ -219,10 +233,10 @@ mod tests {
         let mut view = View::new("alice");
         let mut feed = |line: &str| view.show(&Message::parse(line.as_bytes()).expect("parses"));
         assert_eq!(feed(":s 353 alice = #rust :@alice bob"), None);
-        assert_eq!(feed(":s 353 alice = #rust :carol"), None);
+        assert_eq!(feed(":s 353 alice = #rust :Carol +dave"), None);
         assert_eq!(
             feed(":s 366 alice #Rust :End of /NAMES list.").as_deref(),
-            Some("#Rust -- names: @alice bob carol")
+            Some("#Rust -- names: @alice +dave bob Carol")
         );
         assert_eq!(
             feed(":s 366 alice #empty :End").as_deref(),

@@ -166,6 +166,12 @@ fn a_taken_nick_gets_an_underscore() {
         skipped.iter().any(|line| line.starts_with("!! 433 alice")),
         "the refusal is shown: {skipped:#?}"
     );
+    assert!(
+        skipped
+            .iter()
+            .any(|line| line == "-- trying the nickname alice_"),
+        "the retry is shown: {skipped:#?}"
+    );
     let joined = alice.wait_for(|m| m.command == "JOIN");
     assert_eq!(nick_of(&joined), "alice_");
     second.type_line("I am the second one");

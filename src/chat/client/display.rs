@@ -73,9 +73,18 @@ impl View {
         let notice = message.command == "NOTICE";
         let to_channel = target.starts_with(['#', '&', '!', '+']);
         let from_me = irc_eq(nick, &self.me);
-        let action = text
-            .strip_prefix("\u{1}ACTION")
-            .map(|rest| rest.trim_end_matches('\u{1}').trim_start());
+        let ctcp = text
+            .strip_prefix('\u{1}')
+            .map(|rest| rest.trim_end_matches('\u{1}'));
+        let action = match ctcp.map(|body| body.split_once(' ').unwrap_or((body, ""))) {
+            Some(("ACTION", action)) => Some(action),
+            // Another CTCP request (VERSION, PING...) or a reply to one.
+            Some((kind, rest)) if notice => {
+                return format!("-- CTCP {kind} reply from {nick}: {rest}");
+            }
+            Some((kind, _)) => return format!("-- {nick} sent a CTCP {kind} request"),
+            None => None,
+        };
         let (who, text) = match (action, notice) {
             (Some(action), false) => (format!("* {nick}"), action),
             (_, true) => (format!("-{nick}-"), text),
@@ -200,6 +209,14 @@ mod tests {
             "-irc.local- *** Looking up"
         );
         assert_eq!(shown(":bob!b@h NOTICE #rust :hey"), "#rust -bob- hey");
+        assert_eq!(
+            shown(":bob!b@h PRIVMSG alice :\u{1}VERSION\u{1}"),
+            "-- bob sent a CTCP VERSION request"
+        );
+        assert_eq!(
+            shown(":bob!b@h NOTICE alice :\u{1}VERSION irssi 1.4\u{1}"),
+            "-- CTCP VERSION reply from bob: irssi 1.4"
+        );
     }
 
     #[test]

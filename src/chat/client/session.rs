@@ -127,6 +127,9 @@ impl<O: AsyncWrite + Unpin> Session<'_, O> {
             let pong = Message::new("PONG").with_params(message.params.iter().cloned());
             return self.send(&[pong]).await;
         }
+        if let Some(reply) = ctcp_reply(&message) {
+            self.send(&[reply]).await?;
+        }
         if message.command == "ERROR" {
             self.last_error = message.params.last().cloned();
             if self.quit_by.is_some() {
@@ -139,7 +142,12 @@ impl<O: AsyncWrite + Unpin> Session<'_, O> {
         if let Some(registration) = &mut self.registration {
             match registration.on_message(&message) {
                 Step::Wait => {}
-                Step::Send(nick) => self.send(&[nick]).await?,
+                Step::Send(nick) => {
+                    let next = nick.param(0).unwrap_or_default();
+                    self.print(&format!("-- trying the nickname {next}"))
+                        .await?;
+                    self.send(&[nick]).await?;
+                }
                 Step::Welcomed(nick) => {
                     self.registration = None;
                     self.view.me = nick;
@@ -284,5 +292,60 @@ impl<O: AsyncWrite + Unpin> Session<'_, O> {
             .await
             .map_err(JoinError::Output)?;
         self.output.flush().await.map_err(JoinError::Output)
+    }
+}
+
+/// The answer to a CTCP VERSION or PING request sent to us (a NOTICE, as CTCP
+/// wants, so that two clients never answer each other forever).
+fn ctcp_reply(message: &Message) -> Option<Message> {
+    if message.command != "PRIVMSG" || message.param(0)?.starts_with(['#', '&']) {
+        return None;
+    }
+    let body = message
+        .param(1)?
+        .strip_prefix('\u{1}')?
+        .trim_end_matches('\u{1}');
+    let answer = match body.split_once(' ').unwrap_or((body, "")) {
+        ("VERSION", _) => format!("VERSION netkit {}", env!("CARGO_PKG_VERSION")),
+        ("PING", token) => format!("PING {token}"),
+        _ => return None,
+    };
+    let sender = source_nick(message.source.as_deref()?);
+    Some(
+        Message::new("NOTICE")
+            .with_param(sender)
+            .with_param(format!("\u{1}{answer}\u{1}")),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(line: &str) -> Option<String> {
+        ctcp_reply(&Message::parse(line.as_bytes()).expect("parses")).map(|m| m.to_line())
+    }
+
+    #[test]
+    fn answers_ctcp_version_and_ping_to_us_only() {
+        assert_eq!(
+            reply(":bob!b@h PRIVMSG alice :\u{1}VERSION\u{1}").as_deref(),
+            Some(concat!(
+                "NOTICE bob :\u{1}VERSION netkit ",
+                env!("CARGO_PKG_VERSION"),
+                "\u{1}"
+            ))
+        );
+        assert_eq!(
+            reply(":bob!b@h PRIVMSG alice :\u{1}PING 12345\u{1}").as_deref(),
+            Some("NOTICE bob :\u{1}PING 12345\u{1}")
+        );
+        assert_eq!(reply(":bob!b@h PRIVMSG #rust :\u{1}VERSION\u{1}"), None);
+        assert_eq!(reply(":bob!b@h NOTICE alice :\u{1}VERSION x\u{1}"), None);
+        assert_eq!(
+            reply(":bob!b@h PRIVMSG alice :\u{1}ACTION waves\u{1}"),
+            None
+        );
+        assert_eq!(reply(":bob!b@h PRIVMSG alice :VERSION"), None);
     }
 }

@@ -102,6 +102,9 @@ fn talks_in_the_channel_and_privately_with_another_client() {
     );
     bob.send("PRIVMSG #rust :hi alice");
     alice.wait_for("#rust <bob> hi alice");
+    // Input that is not UTF-8 is sent with its bad bytes replaced, not refused.
+    alice.netkit.write_stdin(b"caf\xe9 au lait\n");
+    assert_eq!(bob.expect("PRIVMSG").param(1), Some("caf\u{fffd} au lait"));
 
     // Actions both ways.
     alice.type_line("/me waves");
@@ -205,6 +208,8 @@ fn slash_commands_explain_their_mistakes() {
     alice.wait_for("!! unknown command /frobnicate (/help lists them)");
     alice.type_line("/msg bob");
     alice.wait_for("!! usage: /msg TARGET text");
+    alice.type_line(&"x".repeat(5000));
+    alice.wait_for("!! a line of 5000 bytes is too long to send (at most 4096)");
     alice.type_line("/part");
     alice.wait_for("#rust <-- alice left");
     alice.type_line("anyone?");

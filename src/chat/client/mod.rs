@@ -6,6 +6,7 @@
 //! - `command`: what the user types, parsed into messages (pure).
 //! - `display`: how server lines are printed (pure).
 //! - `registration`: PASS/NICK/USER and the replies before the welcome (pure).
+//! - `input`: the user's lines, bounded, bad bytes replaced.
 //! - `clock`: the local `HH:MM` in front of each line.
 //! - `transport`: TCP or TLS.
 //! - `session`: the loop that ties them together.
@@ -13,6 +14,7 @@
 mod clock;
 mod command;
 mod display;
+mod input;
 mod registration;
 mod session;
 mod transport;

@@ -10,12 +10,13 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt, WriteHalf};
+use tokio::io::{AsyncBufRead, AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
 
 use super::command::{self, COMMANDS_HELP, Command, Context};
 use super::display::{View, source_nick};
+use super::input::{InputLine, InputLines, MAX_INPUT_LINE};
 use super::registration::{Registration, Step};
 use super::transport::{self, Stream};
 use super::{JoinConfig, JoinError, clock};
@@ -80,7 +81,7 @@ impl<O: AsyncWrite + Unpin> Session<'_, O> {
         input: I,
     ) -> Result<(), JoinError> {
         let welcome_by = Instant::now() + self.config.timeout;
-        let mut lines = input.lines();
+        let mut lines = InputLines::new(input);
         let mut input_open = true;
         loop {
             let registered = self.registration.is_none();
@@ -100,8 +101,12 @@ impl<O: AsyncWrite + Unpin> Session<'_, O> {
                         return Err(self.lost(reason));
                     }
                 },
-                line = lines.next_line(), if registered && input_open && !quitting => match line {
-                    Ok(Some(line)) => self.on_input(&line).await?,
+                line = lines.next(), if registered && input_open && !quitting => match line {
+                    Ok(Some(InputLine::Line(line))) => self.on_input(&line).await?,
+                    Ok(Some(InputLine::TooLong(length))) => {
+                        let why = format!("!! a line of {length} bytes is too long to send (at most {MAX_INPUT_LINE})");
+                        self.print(&why).await?;
+                    }
                     Ok(None) => {
                         input_open = false;
                         self.quit(None).await?;

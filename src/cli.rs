@@ -335,8 +335,8 @@ fn join_help() -> String {
 Connects, registers as --nick (adding `_` while the nick is taken), joins the --channel \
 channels, then reads standard input and the server at the same time. Each event is one \
 line on stdout, in local time: `HH:MM #chan <nick> text`; errors from the server start \
-with `!!`. End of input quits politely (QUIT, then exit 0); a lost connection exits 1 \
-with the reason on stderr."
+with `!!`. End of input, /quit, SIGINT and SIGTERM quit politely (QUIT, then exit 0); \
+a lost connection exits 1 with the reason on stderr."
 )]
 pub struct ChatJoinArgs {
     /// Server address, HOST:PORT (the port defaults to 6667, or 6697 with --tls).

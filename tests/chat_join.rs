@@ -159,6 +159,23 @@ fn nick_changes_and_end_of_input_quits_politely() {
 }
 
 #[test]
+fn sigterm_quits_politely_too() {
+    let server = ChatServe::start();
+    let mut bob = Peer::register(server.addr, "bob");
+    bob.join("#rust");
+    let mut alice = Join::joined(server.addr, "alice", "#rust");
+    bob.wait_for(|m| m.command == "JOIN");
+    // Standard input stays open: the signal alone ends the session.
+    let finished = alice.netkit.terminate();
+    let quit = bob.expect("QUIT");
+    assert_eq!(
+        (nick_of(&quit), quit.param(0)),
+        ("alice", Some("Quit: Leaving"))
+    );
+    assert_eq!(finished.code(), Some(0), "{finished:?}");
+}
+
+#[test]
 fn a_taken_nick_gets_an_underscore() {
     let server = ChatServe::start();
     let mut alice = Peer::register(server.addr, "alice");

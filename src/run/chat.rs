@@ -110,8 +110,10 @@ pub async fn join(args: ChatJoinArgs) -> Result<ExitCode> {
         tls,
         timeout: args.timeout,
     };
+    // SIGINT (Ctrl-C) and SIGTERM quit politely rather than drop the connection.
+    let stop = net::shutdown_signal();
     let input = tokio::io::BufReader::new(tokio::io::stdin());
-    match client::join(&config, input, tokio::io::stdout()).await {
+    match client::join(&config, input, tokio::io::stdout(), stop).await {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(err) if err.is_usage() => Err(UsageError(err.to_string()).into()),
         Err(err) => Err(err.into()),

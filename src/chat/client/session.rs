@@ -7,6 +7,7 @@
 //! connection, which ends `join` with `Ok`; a connection that ends otherwise is
 //! [`JoinError::Lost`], with the server's `ERROR` text when it sent one.
 
+use std::future::Future;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -29,8 +30,14 @@ const QUIT_WAIT: Duration = Duration::from_secs(2);
 const QUIT_REASON: &str = "Leaving";
 
 /// Connects, registers, joins `config.channels`, then runs until the user quits
-/// (`/quit` or end of `input`): `Ok`. Everything shown goes to `output`.
-pub async fn join<I, O>(config: &JoinConfig, input: I, output: O) -> Result<(), JoinError>
+/// (`/quit`, end of `input`, or `stop` completing, such as on Ctrl-C): `Ok`.
+/// Everything shown goes to `output`.
+pub async fn join<I, O>(
+    config: &JoinConfig,
+    input: I,
+    output: O,
+    stop: impl Future<Output = ()>,
+) -> Result<(), JoinError>
 where
     I: AsyncBufRead + Unpin,
     O: AsyncWrite + Unpin,
@@ -53,7 +60,7 @@ where
     };
     session.send(&greeting).await?;
     session
-        .run(FramedRead::new(read, IrcCodec::new()), input)
+        .run(FramedRead::new(read, IrcCodec::new()), input, stop)
         .await
 }
 
@@ -79,7 +86,9 @@ impl<O: AsyncWrite + Unpin> Session<'_, O> {
         &mut self,
         mut frames: FramedRead<tokio::io::ReadHalf<Box<dyn Stream>>, IrcCodec>,
         input: I,
+        stop: impl Future<Output = ()>,
     ) -> Result<(), JoinError> {
+        let mut stop = std::pin::pin!(stop);
         let welcome_by = Instant::now() + self.config.timeout;
         let mut lines = InputLines::new(input);
         let mut input_open = true;
@@ -113,6 +122,10 @@ impl<O: AsyncWrite + Unpin> Session<'_, O> {
                     }
                     Err(err) => return Err(JoinError::Input(err)),
                 },
+                () = &mut stop, if !quitting => {
+                    // Ctrl-C: leave as politely as /quit does, even mid-registration.
+                    self.quit(None).await?;
+                }
                 () = tokio::time::sleep_until(welcome_by), if !registered => {
                     return Err(JoinError::NoWelcome {
                         addr: self.config.addr.clone(),

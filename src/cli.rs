@@ -321,7 +321,15 @@ pub enum ChatCommand {
     #[command(after_help = EXIT_CODES)]
     Serve(ChatServeArgs),
     /// A terminal IRC client, for netkit's server or any other.
-    #[command(after_help = join_help())]
+    #[command(
+        after_help = join_help(),
+        long_about = "A terminal IRC client, for netkit's server or any other.\n\n\
+Connects, registers as --nick (adding `_` while the nick is taken), joins the --channel \
+channels, then reads standard input and the server at the same time. Each event is one \
+line on stdout, in local time: `HH:MM #chan <nick> text`; errors from the server start \
+with `!!`. End of input, /quit, SIGINT and SIGTERM quit politely (QUIT, then exit 0); \
+a lost connection exits 1 with the reason on stderr."
+    )]
     Join(ChatJoinArgs),
 }
 
@@ -330,14 +338,6 @@ fn join_help() -> String {
 }
 
 #[derive(Debug, Args)]
-#[command(
-    long_about = "A terminal IRC client, for netkit's server or any other.\n\n\
-Connects, registers as --nick (adding `_` while the nick is taken), joins the --channel \
-channels, then reads standard input and the server at the same time. Each event is one \
-line on stdout, in local time: `HH:MM #chan <nick> text`; errors from the server start \
-with `!!`. End of input, /quit, SIGINT and SIGTERM quit politely (QUIT, then exit 0); \
-a lost connection exits 1 with the reason on stderr."
-)]
 pub struct ChatJoinArgs {
     /// Server address, HOST:PORT (the port defaults to 6667, or 6697 with --tls).
     #[arg(value_parser = netkit::chat::client::parse_server_addr)]

@@ -22,6 +22,7 @@ use super::registration::{Registration, Step};
 use super::transport::{self, Stream};
 use super::{JoinConfig, JoinError, clock};
 use crate::chat::irc::{Frame, IrcCodec, Message, irc_eq};
+use crate::net::describe_io_error;
 
 /// How long the server has to close the connection after our QUIT.
 const QUIT_WAIT: Duration = Duration::from_secs(2);
@@ -97,25 +98,21 @@ impl<O: AsyncWrite + Unpin> Session<'_, O> {
             let quitting = self.quit_by.is_some();
             tokio::select! {
                 frame = frames.next() => match frame {
-                    Some(Ok(Frame::Line(line))) => match Message::parse(&line) {
-                        Ok(message) => self.on_server(message).await?,
-                        Err(err) => tracing::debug!("unparseable line from the server: {err}"),
-                    },
-                    // Dropped by the codec; nothing a user could do about it.
-                    Some(Ok(Frame::LineTooLong)) => tracing::debug!("overlong line from the server"),
-                    Some(Err(err)) if !quitting => return Err(self.lost(crate::net::describe_io_error(&err))),
-                    Some(Err(_)) | None if quitting => return Ok(()),
-                    Some(Err(_)) | None => {
-                        let reason = self.last_error.take().unwrap_or_else(|| "the server closed the connection".into());
+                    Some(Ok(frame)) => self.on_frame(frame).await?,
+                    // After our QUIT, the server closing (or resetting) is the goal.
+                    _ if quitting => return Ok(()),
+                    Some(Err(err)) => return Err(self.lost(describe_io_error(&err))),
+                    None => {
+                        let reason = self.last_error.take();
+                        let reason = reason.unwrap_or_else(|| "the server closed the connection".into());
                         return Err(self.lost(reason));
                     }
                 },
                 line = lines.next(), if registered && input_open && !quitting => match line {
                     Ok(Some(InputLine::Line(line))) => self.on_input(&line).await?,
-                    Ok(Some(InputLine::TooLong(length))) => {
-                        let why = format!("!! a line of {length} bytes is too long to send (at most {MAX_INPUT_LINE})");
-                        self.print(&why).await?;
-                    }
+                    Ok(Some(InputLine::TooLong(length))) => self.print(&format!(
+                        "!! a line of {length} bytes is too long to send (at most {MAX_INPUT_LINE})"
+                    )).await?,
                     Ok(None) => {
                         input_open = false;
                         self.quit(None).await?;
@@ -136,6 +133,23 @@ impl<O: AsyncWrite + Unpin> Session<'_, O> {
                     // The server kept the connection open; we are done anyway.
                     return Ok(());
                 }
+            }
+        }
+    }
+
+    async fn on_frame(&mut self, frame: Frame) -> Result<(), JoinError> {
+        match frame {
+            Frame::Line(line) => match Message::parse(&line) {
+                Ok(message) => self.on_server(message).await,
+                Err(err) => {
+                    tracing::debug!("unparseable line from the server: {err}");
+                    Ok(())
+                }
+            },
+            // The codec dropped it; nothing a user could do about it.
+            Frame::LineTooLong => {
+                tracing::debug!("overlong line from the server");
+                Ok(())
             }
         }
     }
@@ -277,7 +291,7 @@ impl<O: AsyncWrite + Unpin> Session<'_, O> {
             Ok(()) => self.server.flush().await,
             Err(err) => Err(err),
         };
-        sent.map_err(|err| self.lost(crate::net::describe_io_error(&err)))
+        sent.map_err(|err| self.lost(describe_io_error(&err)))
     }
 
     async fn print_message(&mut self, message: &Message) -> Result<(), JoinError> {

@@ -1,7 +1,7 @@
 //! `netkit chat join`, the terminal client, driven through its standard input
 //! against `netkit chat serve` (with a raw IRC client as the other user), against
 //! scripted servers (PING, refusals, TLS), and against ngircd when it is
-//! installed.
+//! installed; one test drives the library's `join` directly.
 //!
 //! The client prints `HH:MM text`; [`Join::wait_for`] checks the time on every
 //! line and compares the text exactly. Every wait is bounded by `PATIENCE`.
@@ -234,6 +234,39 @@ fn slash_commands_explain_their_mistakes() {
     alice.type_line("/quit enough");
     let finished = alice.netkit.wait();
     assert_eq!(finished.code(), Some(0), "{finished:?}");
+}
+
+#[tokio::test]
+async fn the_library_runs_a_session_from_any_reader_to_any_writer() {
+    let server = ChatServe::start();
+    let mut bob = Peer::register(server.addr, "bob");
+    bob.join("#rust");
+    let config = netkit::chat::client::JoinConfig {
+        addr: server.addr.to_string(),
+        nick: "alice".into(),
+        channels: vec!["#rust".into()],
+        password: None,
+        tls: None,
+        timeout: PATIENCE,
+    };
+    let input: &[u8] = b"hello from the library\n/quit done\n";
+    let mut output = Vec::new();
+    let session = netkit::chat::client::join(&config, input, &mut output, std::future::pending());
+    common::within("the session", session)
+        .await
+        .expect("a session that ends with /quit is a success");
+
+    let shown = String::from_utf8(output).expect("UTF-8 output");
+    let shown: Vec<&str> = shown.lines().map(without_time).collect();
+    assert!(
+        shown.contains(&"#rust <alice> hello from the library"),
+        "{shown:#?}"
+    );
+    bob.wait_for(|m| m.command == "JOIN");
+    let said = bob.expect("PRIVMSG");
+    assert_eq!(said.params, ["#rust", "hello from the library"]);
+    let quit = bob.expect("QUIT");
+    assert_eq!(quit.param(0), Some("Quit: done"));
 }
 
 // ----------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 //! `netkit chat join`, the terminal client, driven through its standard input
-//! against `netkit chat serve` (with a raw IRC client as the other user), against
+//! against `netkit chat serve` (with a raw IRC client as the other user, whose
+//! reads are awaited only where the test expects a line), against
 //! scripted servers (PING, refusals, TLS), and against ngircd when it is
 //! installed; one test drives the library's `join` directly.
 //!
@@ -12,8 +13,9 @@ mod irc_peer;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use common::irc::{Client, nick_of};
 use common::{Finished, Netkit, PATIENCE};
-use irc_peer::{ChatServe, Ngircd, Peer, Scripted, data_file, nick_of};
+use irc_peer::{ChatServe, Ngircd, Peer, Scripted, data_file};
 
 /// The client as a child process.
 struct Join {
@@ -84,48 +86,51 @@ fn without_time(line: &str) -> &str {
 // Against netkit chat serve
 // ----------------------------------------------------------------------------
 
-#[test]
-fn talks_in_the_channel_and_privately_with_another_client() {
+#[tokio::test]
+async fn talks_in_the_channel_and_privately_with_another_client() {
     let server = ChatServe::start();
-    let mut bob = Peer::register(server.addr, "bob");
-    bob.join("#rust");
+    let mut bob = Client::register(server.addr, "bob").await;
+    bob.join("#rust").await;
     let mut alice = Join::joined(server.addr, "alice", "#rust");
-    let joined = bob.wait_for(|m| m.command == "JOIN");
+    let joined = bob.skip_to_any(&["JOIN"]).await;
     assert_eq!(nick_of(&joined), "alice");
 
     // A plain line goes to the current channel.
     alice.type_line("hello bob");
-    let said = bob.expect("PRIVMSG");
+    let said = bob.expect("PRIVMSG").await;
     assert_eq!(
         (nick_of(&said), said.params.as_slice()),
         ("alice", &["#rust".into(), "hello bob".into()][..])
     );
-    bob.send("PRIVMSG #rust :hi alice");
+    bob.send("PRIVMSG #rust :hi alice").await;
     alice.wait_for("#rust <bob> hi alice");
     // Input that is not UTF-8 is sent with its bad bytes replaced, not refused.
     alice.netkit.write_stdin(b"caf\xe9 au lait\n");
-    assert_eq!(bob.expect("PRIVMSG").param(1), Some("caf\u{fffd} au lait"));
+    assert_eq!(
+        bob.expect("PRIVMSG").await.param(1),
+        Some("caf\u{fffd} au lait")
+    );
 
     // Actions both ways.
     alice.type_line("/me waves");
     assert_eq!(
-        bob.expect("PRIVMSG").param(1),
+        bob.expect("PRIVMSG").await.param(1),
         Some("\u{1}ACTION waves\u{1}")
     );
-    bob.send("PRIVMSG #rust :\u{1}ACTION dances\u{1}");
+    bob.send("PRIVMSG #rust :\u{1}ACTION dances\u{1}").await;
     alice.wait_for("#rust * bob dances");
 
     // Private messages both ways.
     alice.type_line("/msg bob just between us");
-    let private = bob.expect("PRIVMSG");
+    let private = bob.expect("PRIVMSG").await;
     assert_eq!(private.params, ["bob", "just between us"]);
-    bob.send("PRIVMSG alice :psst");
+    bob.send("PRIVMSG alice :psst").await;
     alice.wait_for("*bob* psst");
 
     // A notice, a topic and the names list, as the client shows them.
-    bob.send("NOTICE #rust :heads up");
+    bob.send("NOTICE #rust :heads up").await;
     alice.wait_for("#rust -bob- heads up");
-    bob.send("TOPIC #rust :all about Rust");
+    bob.send("TOPIC #rust :all about Rust").await;
     alice.wait_for("#rust -- bob set the topic: all about Rust");
     alice.type_line("/names");
     alice.wait_for("#rust -- names: @bob alice");
@@ -134,40 +139,40 @@ fn talks_in_the_channel_and_privately_with_another_client() {
     assert_eq!(finished.code(), Some(0), "{finished:?}");
 }
 
-#[test]
-fn nick_changes_and_end_of_input_quits_politely() {
+#[tokio::test]
+async fn nick_changes_and_end_of_input_quits_politely() {
     let server = ChatServe::start();
-    let mut bob = Peer::register(server.addr, "bob");
-    bob.join("#rust");
+    let mut bob = Client::register(server.addr, "bob").await;
+    bob.join("#rust").await;
     let mut alice = Join::joined(server.addr, "alice", "#rust");
-    bob.wait_for(|m| m.command == "JOIN");
+    bob.skip_to_any(&["JOIN"]).await;
 
     alice.type_line("/nick alicia");
-    let nick = bob.expect("NICK");
+    let nick = bob.expect("NICK").await;
     assert_eq!((nick_of(&nick), nick.param(0)), ("alice", Some("alicia")));
     alice.wait_for("-- alice is now known as alicia");
     // The client knows its new nick: its own lines show under it.
     alice.type_line("still me");
     alice.wait_for("#rust <alicia> still me");
-    assert_eq!(bob.expect("PRIVMSG").param(1), Some("still me"));
+    assert_eq!(bob.expect("PRIVMSG").await.param(1), Some("still me"));
 
     let finished = alice.end_input();
-    let quit = bob.expect("QUIT");
+    let quit = bob.expect("QUIT").await;
     assert_eq!(nick_of(&quit), "alicia");
     assert_eq!(finished.code(), Some(0), "{finished:?}");
     assert_eq!(finished.stderr, "", "a polite quit is not an error");
 }
 
-#[test]
-fn sigterm_quits_politely_too() {
+#[tokio::test]
+async fn sigterm_quits_politely_too() {
     let server = ChatServe::start();
-    let mut bob = Peer::register(server.addr, "bob");
-    bob.join("#rust");
+    let mut bob = Client::register(server.addr, "bob").await;
+    bob.join("#rust").await;
     let mut alice = Join::joined(server.addr, "alice", "#rust");
-    bob.wait_for(|m| m.command == "JOIN");
+    bob.skip_to_any(&["JOIN"]).await;
     // Standard input stays open: the signal alone ends the session.
     let finished = alice.netkit.terminate();
-    let quit = bob.expect("QUIT");
+    let quit = bob.expect("QUIT").await;
     assert_eq!(
         (nick_of(&quit), quit.param(0)),
         ("alice", Some("Quit: Leaving"))
@@ -175,11 +180,11 @@ fn sigterm_quits_politely_too() {
     assert_eq!(finished.code(), Some(0), "{finished:?}");
 }
 
-#[test]
-fn a_taken_nick_gets_an_underscore() {
+#[tokio::test]
+async fn a_taken_nick_gets_an_underscore() {
     let server = ChatServe::start();
-    let mut alice = Peer::register(server.addr, "alice");
-    alice.join("#rust");
+    let mut alice = Client::register(server.addr, "alice").await;
+    alice.join("#rust").await;
     let mut second = Join::spawn(&[&server.addr.to_string(), "--nick", "alice", "-c", "#rust"]);
     let skipped = second.wait_for("#rust --> alice_ joined");
     assert!(
@@ -192,10 +197,10 @@ fn a_taken_nick_gets_an_underscore() {
             .any(|line| line == "-- trying the nickname alice_"),
         "the retry is shown: {skipped:#?}"
     );
-    let joined = alice.wait_for(|m| m.command == "JOIN");
+    let joined = alice.skip_to_any(&["JOIN"]).await;
     assert_eq!(nick_of(&joined), "alice_");
     second.type_line("I am the second one");
-    let said = alice.expect("PRIVMSG");
+    let said = alice.expect("PRIVMSG").await;
     assert_eq!(
         (nick_of(&said), said.param(1)),
         ("alice_", Some("I am the second one"))
@@ -239,8 +244,8 @@ fn slash_commands_explain_their_mistakes() {
 #[tokio::test]
 async fn the_library_runs_a_session_from_any_reader_to_any_writer() {
     let server = ChatServe::start();
-    let mut bob = Peer::register(server.addr, "bob");
-    bob.join("#rust");
+    let mut bob = Client::register(server.addr, "bob").await;
+    bob.join("#rust").await;
     let config = netkit::chat::client::JoinConfig {
         addr: server.addr.to_string(),
         nick: "alice".into(),
@@ -262,10 +267,10 @@ async fn the_library_runs_a_session_from_any_reader_to_any_writer() {
         shown.contains(&"#rust <alice> hello from the library"),
         "{shown:#?}"
     );
-    bob.wait_for(|m| m.command == "JOIN");
-    let said = bob.expect("PRIVMSG");
+    bob.skip_to_any(&["JOIN"]).await;
+    let said = bob.expect("PRIVMSG").await;
     assert_eq!(said.params, ["#rust", "hello from the library"]);
-    let quit = bob.expect("QUIT");
+    let quit = bob.expect("QUIT").await;
     assert_eq!(quit.param(0), Some("Quit: done"));
 }
 
@@ -432,21 +437,22 @@ fn tls_refuses_a_certificate_the_ca_did_not_sign() {
 // Against ngircd
 // ----------------------------------------------------------------------------
 
-#[test]
-fn talks_through_ngircd() {
+#[tokio::test]
+async fn talks_through_ngircd() {
     let Some(ngircd) = Ngircd::start() else {
         eprintln!("skipped: {} is not installed", irc_peer::NGIRCD);
         return;
     };
-    let mut bob = Peer::register(ngircd.addr, "bob");
-    bob.join("#interop");
+    let mut bob = Client::register(ngircd.addr, "bob").await;
+    bob.join("#interop").await;
     let mut alice = Join::joined(ngircd.addr, "alice", "#interop");
-    bob.wait_for(|m| m.command == "JOIN" && nick_of(m) == "alice");
+    let joined = bob.skip_to_any(&["JOIN"]).await;
+    assert_eq!(nick_of(&joined), "alice");
 
     alice.type_line("hello through ngircd");
-    let said = bob.wait_for(|m| m.command == "PRIVMSG");
+    let said = bob.skip_to_any(&["PRIVMSG"]).await;
     assert_eq!(said.params, ["#interop", "hello through ngircd"]);
-    bob.send("PRIVMSG #interop :hello alice");
+    bob.send("PRIVMSG #interop :hello alice").await;
     alice.wait_for("#interop <bob> hello alice");
 
     // ngircd too says a nick is taken: a second alice becomes alice_.
@@ -462,7 +468,8 @@ fn talks_through_ngircd() {
 
     let finished = alice.end_input();
     assert_eq!(finished.code(), Some(0), "{finished:?}");
-    let quit = bob.wait_for(|m| m.command == "QUIT" && nick_of(m) == "alice");
+    let quit = bob.skip_to_any(&["QUIT"]).await;
+    assert_eq!(nick_of(&quit), "alice");
     assert!(
         quit.param(0)
             .is_some_and(|reason| reason.contains("Leaving")),

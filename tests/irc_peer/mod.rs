@@ -1,6 +1,7 @@
 //! IRC peers for the client and interop tests: `netkit chat serve` and ngircd as
-//! child processes, and a blocking raw-line IRC connection that plays a second
-//! user, or a scripted server on its own thread (over TCP or TLS).
+//! child processes, and scripted one-connection servers (over TCP or TLS) that
+//! read and write raw lines on a thread of their own. The other user in a
+//! channel is `common::irc::Client`.
 //!
 //! Every read waits at most `common::PATIENCE`; a peer that stays silent fails
 //! the test instead of hanging it.
@@ -42,45 +43,24 @@ impl ChatServe {
 // A raw IRC connection
 // ----------------------------------------------------------------------------
 
-/// One IRC connection read line by line, blocking, each read bounded by
-/// `PATIENCE` (a read timeout on the socket).
+/// The server's side of a scripted connection: raw lines, blocking, each read
+/// bounded by `PATIENCE` (a read timeout on the socket).
 pub struct Peer<S: Read + Write> {
-    pub nick: String,
     stream: BufReader<S>,
 }
 
 impl Peer<TcpStream> {
-    pub fn connect(addr: SocketAddr) -> Peer<TcpStream> {
-        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-        Peer::over(stream)
-    }
-
-    pub fn over(stream: TcpStream) -> Peer<TcpStream> {
+    fn over(stream: TcpStream) -> Peer<TcpStream> {
         stream
             .set_read_timeout(Some(PATIENCE))
             .expect("read timeout");
-        Peer {
-            nick: "*".into(),
-            stream: BufReader::new(stream),
-        }
-    }
-
-    /// Connects and registers as `nick`, reading through the welcome burst.
-    pub fn register(addr: SocketAddr, nick: &str) -> Peer<TcpStream> {
-        let mut peer = Peer::connect(addr);
-        peer.send(&format!("NICK {nick}"));
-        peer.send(&format!("USER {nick} 0 * :{nick} the raw client"));
-        peer.expect("001");
-        peer.wait_for(|m| m.command == "376" || m.command == "422");
-        peer.nick = nick.to_string();
-        peer
+        Peer::with_stream(stream)
     }
 }
 
 impl<S: Read + Write> Peer<S> {
-    pub fn with_stream(stream: S) -> Peer<S> {
+    fn with_stream(stream: S) -> Peer<S> {
         Peer {
-            nick: "*".into(),
             stream: BufReader::new(stream),
         }
     }
@@ -90,7 +70,7 @@ impl<S: Read + Write> Peer<S> {
         stream
             .write_all(format!("{line}\r\n").as_bytes())
             .and_then(|()| stream.flush())
-            .unwrap_or_else(|e| panic!("{}: sending {line:?}: {e}", self.nick));
+            .unwrap_or_else(|e| panic!("server: sending {line:?}: {e}"));
     }
 
     /// The next message, or `None` at the end of the stream.
@@ -100,9 +80,9 @@ impl<S: Read + Write> Peer<S> {
             Ok(0) => None,
             Ok(_) => Some(
                 Message::parse(&line)
-                    .unwrap_or_else(|e| panic!("{}: unparseable {line:?}: {e}", self.nick)),
+                    .unwrap_or_else(|e| panic!("server: unparseable {line:?}: {e}")),
             ),
-            Err(e) => panic!("{}: no line within {PATIENCE:?}: {e}", self.nick),
+            Err(e) => panic!("server: no line within {PATIENCE:?}: {e}"),
         }
     }
 
@@ -116,47 +96,14 @@ impl<S: Read + Write> Peer<S> {
     /// The next message, which must have this command.
     pub fn expect(&mut self, command: &str) -> Message {
         let message = self.next_or_panic();
-        assert_eq!(message.command, command, "{}: got {message}", self.nick);
+        assert_eq!(message.command, command, "server: got {message}");
         message
-    }
-
-    /// Skips messages until one matches; answers PINGs on the way. Bounded by
-    /// `PATIENCE` overall, not only per line.
-    pub fn wait_for(&mut self, wanted: impl Fn(&Message) -> bool) -> Message {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "{}: waited {PATIENCE:?}",
-                self.nick
-            );
-            let message = self.next_or_panic();
-            if wanted(&message) {
-                return message;
-            }
-            if message.command == "PING" {
-                let token = message.param(0).unwrap_or_default().to_string();
-                self.send(&format!("PONG :{token}"));
-            }
-        }
-    }
-
-    /// Joins `channel` and reads through the end of its NAMES.
-    pub fn join(&mut self, channel: &str) {
-        self.send(&format!("JOIN {channel}"));
-        self.wait_for(|m| m.command == "366");
     }
 
     fn next_or_panic(&mut self) -> Message {
         self.next()
-            .unwrap_or_else(|| panic!("{}: the connection closed", self.nick))
+            .unwrap_or_else(|| panic!("server: the client closed the connection"))
     }
-}
-
-/// The nick in a message's `nick!user@host` source.
-pub fn nick_of(message: &Message) -> &str {
-    let source = message.source.as_deref().unwrap_or_default();
-    source.split('!').next().unwrap_or(source)
 }
 
 // ----------------------------------------------------------------------------

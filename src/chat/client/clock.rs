@@ -2,7 +2,7 @@
 //!
 //! Local time comes from the C library (`localtime_r`), which follows `TZ` and
 //! the system's zone like every other terminal program; no date crate is needed
-//! for hours and minutes.
+//! for hours and minutes. (The protocol's UTC timestamps are `chat::clock`'s.)
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -106,10 +106,14 @@ impl View {
         let args = message.params.get(1..).unwrap_or(&[]);
         let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
         let line = match code {
-            // 353: `= #chan :nick1 @nick2`, collected until 366.
+            // 353: `= #chan :nick1 @nick2` (RFC 1459 servers leave out the `=`),
+            // collected until 366.
             "353" => {
-                let names = self.names.entry(irc_lower(arg(1))).or_default();
-                names.extend(arg(2).split_whitespace().map(str::to_string));
+                let [.., channel, names] = args else {
+                    return None;
+                };
+                let list = self.names.entry(irc_lower(channel)).or_default();
+                list.extend(names.split_whitespace().map(str::to_string));
                 return None;
             }
             "366" => {
@@ -250,7 +254,7 @@ mod tests {
         let mut view = View::new("alice");
         let mut feed = |line: &str| view.show(&Message::parse(line.as_bytes()).expect("parses"));
         assert_eq!(feed(":s 353 alice = #rust :@alice bob"), None);
-        assert_eq!(feed(":s 353 alice = #rust :Carol +dave"), None);
+        assert_eq!(feed(":s 353 alice #rust :Carol +dave"), None);
         assert_eq!(
             feed(":s 366 alice #Rust :End of /NAMES list.").as_deref(),
             Some("#Rust -- names: @alice +dave bob Carol")

@@ -4,14 +4,13 @@
 //! the library parses it. Every wait is bounded by `common::PATIENCE`.
 
 mod common;
-mod irc_peer;
 
 use futures::StreamExt;
 use irc::client::prelude::{Client, Command, Config, Message, Response};
 use tokio::sync::mpsc;
 
+use common::irc::ChatServeProcess;
 use common::within;
-use irc_peer::ChatServe;
 
 const CHANNEL: &str = "#interop";
 
@@ -26,7 +25,7 @@ impl LibClient {
     /// Connects, registers (the library sends NICK and USER) and joins
     /// [`CHANNEL`] once the MOTD is over (the library does that itself); returns
     /// once the server confirms the join, with the NAMES list it sent.
-    async fn join(server: &ChatServe, nick: &'static str) -> (LibClient, Vec<String>) {
+    async fn join(server: &ChatServeProcess, nick: &'static str) -> (LibClient, Vec<String>) {
         let config = Config {
             nickname: Some(nick.to_string()),
             server: Some(server.addr.ip().to_string()),
@@ -106,7 +105,7 @@ impl LibClient {
 
 #[tokio::test]
 async fn irc_crate_clients_talk_through_chat_serve() {
-    let server = ChatServe::start();
+    let server = ChatServeProcess::start(&[]);
     let (mut alice, names) = LibClient::join(&server, "alice").await;
     assert_eq!(names, ["@alice"], "the channel's creator is its operator");
     let (mut bob, names) = LibClient::join(&server, "bob").await;

@@ -13,9 +13,9 @@ mod irc_peer;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use common::irc::{Client, nick_of};
+use common::irc::{ChatServeProcess, Client, nick_of};
 use common::{Finished, Netkit, PATIENCE};
-use irc_peer::{ChatServe, Ngircd, Peer, Scripted, data_file};
+use irc_peer::{Ngircd, Peer, Scripted, data_file};
 
 /// The client as a child process.
 struct Join {
@@ -88,7 +88,7 @@ fn without_time(line: &str) -> &str {
 
 #[tokio::test]
 async fn talks_in_the_channel_and_privately_with_another_client() {
-    let server = ChatServe::start();
+    let server = ChatServeProcess::start(&[]);
     let mut bob = Client::register(server.addr, "bob").await;
     bob.join("#rust").await;
     let mut alice = Join::joined(server.addr, "alice", "#rust");
@@ -141,7 +141,7 @@ async fn talks_in_the_channel_and_privately_with_another_client() {
 
 #[tokio::test]
 async fn nick_changes_and_end_of_input_quits_politely() {
-    let server = ChatServe::start();
+    let server = ChatServeProcess::start(&[]);
     let mut bob = Client::register(server.addr, "bob").await;
     bob.join("#rust").await;
     let mut alice = Join::joined(server.addr, "alice", "#rust");
@@ -165,7 +165,7 @@ async fn nick_changes_and_end_of_input_quits_politely() {
 
 #[tokio::test]
 async fn sigterm_quits_politely_too() {
-    let server = ChatServe::start();
+    let server = ChatServeProcess::start(&[]);
     let mut bob = Client::register(server.addr, "bob").await;
     bob.join("#rust").await;
     let mut alice = Join::joined(server.addr, "alice", "#rust");
@@ -182,7 +182,7 @@ async fn sigterm_quits_politely_too() {
 
 #[tokio::test]
 async fn a_taken_nick_gets_an_underscore() {
-    let server = ChatServe::start();
+    let server = ChatServeProcess::start(&[]);
     let mut alice = Client::register(server.addr, "alice").await;
     alice.join("#rust").await;
     let mut second = Join::spawn(&[&server.addr.to_string(), "--nick", "alice", "-c", "#rust"]);
@@ -209,7 +209,7 @@ async fn a_taken_nick_gets_an_underscore() {
 
 #[test]
 fn a_lost_connection_says_why_and_exits_1() {
-    let mut server = ChatServe::start();
+    let mut server = ChatServeProcess::start(&[]);
     let mut alice = Join::joined(server.addr, "alice", "#rust");
     server.netkit.terminate();
     alice.wait_for("!! ERROR: Server shutting down");
@@ -224,7 +224,7 @@ fn a_lost_connection_says_why_and_exits_1() {
 
 #[test]
 fn slash_commands_explain_their_mistakes() {
-    let server = ChatServe::start();
+    let server = ChatServeProcess::start(&[]);
     let mut alice = Join::joined(server.addr, "alice", "#rust");
     alice.type_line("/frobnicate");
     alice.wait_for("!! unknown command /frobnicate (/help lists them)");
@@ -243,7 +243,7 @@ fn slash_commands_explain_their_mistakes() {
 
 #[tokio::test]
 async fn the_library_runs_a_session_from_any_reader_to_any_writer() {
-    let server = ChatServe::start();
+    let server = ChatServeProcess::start(&[]);
     let mut bob = Client::register(server.addr, "bob").await;
     bob.join("#rust").await;
     let config = netkit::chat::client::JoinConfig {

@@ -1,7 +1,7 @@
-//! IRC peers for the client and interop tests: `netkit chat serve` and ngircd as
-//! child processes, and scripted one-connection servers (over TCP or TLS) that
-//! read and write raw lines on a thread of their own. The other user in a
-//! channel is `common::irc::Client`.
+//! IRC peers for the client tests: ngircd as a child process, and scripted
+//! one-connection servers (over TCP or TLS) that read and write raw lines on a
+//! thread of their own. The other user in a channel is `common::irc::Client`,
+//! netkit's server `common::irc::ChatServeProcess`.
 //!
 //! Every read waits at most `common::PATIENCE`; a peer that stays silent fails
 //! the test instead of hanging it.
@@ -18,26 +18,7 @@ use std::time::Instant;
 
 use netkit::chat::irc::Message;
 
-use crate::common::{Netkit, PATIENCE};
-
-/// `netkit chat serve` on a free port with history in memory.
-pub struct ChatServe {
-    pub netkit: Netkit,
-    pub addr: SocketAddr,
-}
-
-impl ChatServe {
-    pub fn start() -> ChatServe {
-        let mut netkit =
-            Netkit::spawn(&["chat", "serve", "--irc", "127.0.0.1:0", "--db", ":memory:"]);
-        let line = netkit.line();
-        let addr = match line.split_whitespace().collect::<Vec<_>>()[..] {
-            ["listening", "irc", addr] => addr.parse().expect("an address in the ready line"),
-            _ => panic!("unexpected ready line {line:?}"),
-        };
-        ChatServe { netkit, addr }
-    }
-}
+use crate::common::PATIENCE;
 
 // ----------------------------------------------------------------------------
 // A raw IRC connection

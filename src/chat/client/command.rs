@@ -165,7 +165,12 @@ pub fn parse(line: &str, context: Context<'_>) -> Result<Option<Command>, InputE
         "quote" | "raw" => {
             let raw =
                 Message::parse(args.as_bytes()).map_err(|e| InputError::BadRaw(e.to_string()))?;
-            Command::Send(vec![raw])
+            if raw.command == "QUIT" {
+                // A raw QUIT is still a quit: the server closing is then expected.
+                Command::Quit(raw.params.last().cloned())
+            } else {
+                Command::Send(vec![raw])
+            }
         }
         "quit" | "exit" => Command::Quit((!args.is_empty()).then(|| args.to_string())),
         "help" => Command::Help,
@@ -292,6 +297,10 @@ mod tests {
         assert_eq!(lines("/who"), ["WHO #rust"]);
         assert_eq!(lines("/who bob"), ["WHO bob"]);
         assert_eq!(lines("/quote MODE #rust +t"), ["MODE #rust +t"]);
+        assert_eq!(
+            in_channel("/quote QUIT :raw bye"),
+            Ok(Some(Command::Quit(Some("raw bye".into()))))
+        );
         assert_eq!(in_channel("/quit"), Ok(Some(Command::Quit(None))));
         assert_eq!(
             in_channel("/quit gone fishing"),

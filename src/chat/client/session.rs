@@ -202,23 +202,24 @@ impl<O: AsyncWrite + Unpin> Session<'_, O> {
             .source
             .as_deref()
             .is_some_and(|source| irc_eq(source_nick(source), &self.view.me));
-        let channel = message.param(0).unwrap_or_default().to_string();
+        // The channel of JOIN, PART and KICK; the new nick of NICK.
+        let first = message.param(0).unwrap_or_default().to_string();
         match message.command.as_str() {
             "JOIN" if from_me => {
-                if !self.joined.iter().any(|c| irc_eq(c, &channel)) {
-                    self.joined.push(channel.clone());
+                if !self.joined.iter().any(|c| irc_eq(c, &first)) {
+                    self.joined.push(first.clone());
                 }
-                self.current = Some(channel);
+                self.current = Some(first);
             }
-            "PART" if from_me => self.left(&channel),
+            "PART" if from_me => self.left(&first),
             "KICK"
                 if message
                     .param(1)
                     .is_some_and(|nick| irc_eq(nick, &self.view.me)) =>
             {
-                self.left(&channel)
+                self.left(&first)
             }
-            "NICK" if from_me => self.view.me = channel,
+            "NICK" if from_me => self.view.me = first,
             _ => {}
         }
         Ok(())

@@ -362,7 +362,10 @@ fn bad_usage_exits_2_with_a_clear_message() {
         b"",
     );
     let error = finished.assert_one_error_line(2);
-    assert!(error.contains("cannot read /nonexistent.pem"), "{error}");
+    assert!(
+        error.contains("cannot read") && error.contains("/nonexistent.pem"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -92,16 +92,9 @@ fn tls_acceptor(args: &ChatServeArgs) -> Result<Option<TlsAcceptor>> {
 
 pub async fn join(args: ChatJoinArgs) -> Result<ExitCode> {
     use netkit::chat::client::{self, JoinConfig, TlsOptions};
-    let tls = match args.tls {
-        true => Some(TlsOptions {
-            ca_pems: args
-                .ca_certs
-                .iter()
-                .map(|path| super::read_arg_file(path))
-                .collect::<Result<_, _>>()?,
-        }),
-        false => None,
-    };
+    let tls = args.tls.then_some(TlsOptions {
+        ca_files: args.ca_certs,
+    });
     let config = JoinConfig {
         addr: client::with_default_port(&args.addr, args.tls),
         nick: args.nick,

@@ -76,7 +76,14 @@ pub async fn fetch(args: FetchArgs) -> Result<ExitCode> {
         builder = builder.user_agent(agent);
     }
     for path in &args.ca_certs {
-        builder = builder.trust_pem(super::read_arg_file(path)?);
+        let pem = std::fs::read(path).map_err(|e| {
+            UsageError(format!(
+                "cannot read {}: {}",
+                path.display(),
+                net::describe_io_error(&e)
+            ))
+        })?;
+        builder = builder.trust_pem(pem);
     }
     let fetcher = builder.build()?;
 

@@ -52,18 +52,6 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     if usage { 2 } else { 1 }
 }
 
-/// The contents of a file named on the command line; one that cannot be read is
-/// bad input.
-pub fn read_arg_file(path: &std::path::Path) -> Result<Vec<u8>, UsageError> {
-    std::fs::read(path).map_err(|err| {
-        UsageError(format!(
-            "cannot read {}: {}",
-            path.display(),
-            net::describe_io_error(&err)
-        ))
-    })
-}
-
 pub async fn command(command: Command) -> Result<ExitCode> {
     match command {
         Command::Echo(EchoCommand::Serve(args)) => echo::serve(args).await,

@@ -7,14 +7,14 @@
 //! must be in the certificate as an IP address.
 
 use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 use super::JoinError;
@@ -33,47 +33,42 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 /// How to set up TLS.
 #[derive(Debug, Clone, Default)]
 pub struct TlsOptions {
-    /// PEM files' contents to trust; empty means the system's bundle.
-    pub ca_pems: Vec<Vec<u8>>,
+    /// PEM files of CA certificates to trust; empty means the system's bundle.
+    pub ca_files: Vec<PathBuf>,
 }
 
-/// The certificates to trust. Errors are about the user's input (exit 2).
+/// The certificates to trust, read now. Errors are about the user's input
+/// (exit 2) and name the file.
 pub fn root_store(options: &TlsOptions) -> Result<RootCertStore, JoinError> {
-    let bad = |what: String| JoinError::Certificates(what);
     let system;
-    let pems: &[Vec<u8>] = if options.ca_pems.is_empty() {
-        let path = std::env::var("SSL_CERT_FILE")
-            .ok()
+    let files: &[PathBuf] = if options.ca_files.is_empty() {
+        let bundle = std::env::var_os("SSL_CERT_FILE")
+            .map(PathBuf::from)
             .or_else(|| {
                 SYSTEM_BUNDLES
                     .iter()
-                    .find(|p| std::path::Path::new(p).exists())
-                    .map(|p| p.to_string())
+                    .map(PathBuf::from)
+                    .find(|p| p.exists())
             })
-            .ok_or_else(|| bad("no system CA bundle found: pass --ca-cert PEM".into()))?;
-        system = [std::fs::read(&path).map_err(|e| {
-            bad(format!(
-                "cannot read {path}: {}",
-                crate::net::describe_io_error(&e)
-            ))
-        })?];
+            .ok_or_else(|| {
+                JoinError::Certificates("no system CA bundle found: pass --ca-cert PEM".into())
+            })?;
+        system = [bundle];
         &system
     } else {
-        &options.ca_pems
+        &options.ca_files
     };
     let mut roots = RootCertStore::empty();
-    for pem in pems {
-        let certs = CertificateDer::pem_slice_iter(pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad(format!("unreadable PEM certificate: {e}")))?;
-        if certs.is_empty() {
-            return Err(bad("no certificate found in a --ca-cert file".into()));
-        }
+    for file in files {
+        let certs = crate::net::load_certificates(file)
+            .map_err(|err| JoinError::Certificates(err.to_string()))?;
         // A bundle may hold certificates rustls cannot use; the others still count.
         roots.add_parsable_certificates(certs);
     }
     if roots.is_empty() {
-        return Err(bad("none of the CA certificates is usable".into()));
+        return Err(JoinError::Certificates(
+            "none of the CA certificates is usable".into(),
+        ));
     }
     Ok(roots)
 }
@@ -140,21 +135,24 @@ mod tests {
     }
 
     #[test]
-    fn a_file_without_certificates_is_refused() {
+    fn a_file_without_certificates_is_refused_by_name() {
+        let key = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/localhost.key");
         let options = TlsOptions {
-            ca_pems: vec![b"not a certificate".to_vec()],
+            ca_files: vec![key.into()],
         };
-        assert!(matches!(
-            root_store(&options),
-            Err(JoinError::Certificates(_))
-        ));
+        match root_store(&options) {
+            Err(JoinError::Certificates(why)) => assert!(why.contains("localhost.key"), "{why}"),
+            other => panic!("a key file was accepted as CA certificates: {other:?}"),
+        }
     }
 
     #[test]
     fn the_test_ca_is_trusted() {
-        let pem = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ca.pem"))
-            .expect("the test CA");
-        let roots = root_store(&TlsOptions { ca_pems: vec![pem] }).expect("usable");
+        let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ca.pem");
+        let roots = root_store(&TlsOptions {
+            ca_files: vec![ca.into()],
+        })
+        .expect("usable");
         assert_eq!(roots.len(), 1);
     }
 }

@@ -1,8 +1,9 @@
-//! `netkit chat join`, the terminal client, driven through its standard input
+//! `netkit chat join`, the terminal client, driven through its standard input:
 //! against `netkit chat serve` (with a raw IRC client as the other user, whose
-//! reads are awaited only where the test expects a line), against
-//! scripted servers (PING, refusals, TLS), and against ngircd when it is
-//! installed; one test drives the library's `join` directly.
+//! reads are awaited only where the test expects a line), against scripted
+//! servers (PING, refusals, TLS), over TLS through `chat serve --ircs`, and
+//! against ngircd when it is installed. One test drives the library's `join`
+//! directly.
 //!
 //! The client prints `HH:MM text`; [`Join::wait_for`] checks the time on every
 //! line and compares the text exactly. Every wait is bounded by `PATIENCE`.
@@ -409,6 +410,59 @@ fn talks_over_tls_with_a_private_ca() {
     assert_eq!(said.params, ["#secure", "and back"]);
     assert_eq!(quit.command, "QUIT");
     assert_eq!(finished.code(), Some(0), "{finished:?}");
+}
+
+#[test]
+fn two_clients_talk_over_tls_through_chat_serve_ircs() {
+    let (cert, key, ca) = (
+        data_file("localhost.pem"),
+        data_file("localhost.key"),
+        data_file("ca.pem"),
+    );
+    let mut server = Netkit::spawn(&[
+        "chat",
+        "serve",
+        "--ircs",
+        "127.0.0.1:0",
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--db",
+        ":memory:",
+    ]);
+    let ready = server.line();
+    let addr = ready
+        .strip_prefix("listening ircs ")
+        .unwrap_or_else(|| panic!("unexpected ready line {ready:?}"))
+        .trim()
+        .to_string();
+    let over_tls = |nick: &str| {
+        Join::spawn(&[
+            &addr,
+            "--nick",
+            nick,
+            "-c",
+            "#secure",
+            "--tls",
+            "--ca-cert",
+            &ca,
+        ])
+    };
+    let mut bob = over_tls("bob");
+    bob.wait_for("#secure --> bob joined");
+    let mut alice = over_tls("alice");
+    alice.wait_for("#secure --> alice joined");
+    bob.wait_for("#secure --> alice joined");
+
+    alice.type_line("hello over TLS");
+    bob.wait_for("#secure <alice> hello over TLS");
+    bob.type_line("/me nods");
+    alice.wait_for("#secure * bob nods");
+
+    let finished = alice.end_input();
+    assert_eq!(finished.code(), Some(0), "{finished:?}");
+    bob.wait_for("<-- alice quit (Quit: Leaving)");
 }
 
 #[test]

@@ -14,10 +14,12 @@
 //! - `welcome`: the registration burst (001-005, ISUPPORT) and the MOTD.
 //! - `about`: what the server says about itself (VERSION, TIME, INFO, ADMIN, HELP).
 //! - `server`: accept loops, the client limit, graceful shutdown.
+//! - [`client`]: `chat join`, the terminal client for any IRC server.
 
 mod about;
 mod caps;
 mod chathistory;
+pub mod client;
 pub mod clock;
 mod config;
 mod connection;

@@ -1,4 +1,4 @@
-//! `chat serve`.
+//! `chat serve` and `chat join`.
 
 use std::process::ExitCode;
 
@@ -9,7 +9,7 @@ use netkit::chat::{ChatConfig, ChatServer, Listener, WebConfig};
 use netkit::net::{self, TlsAcceptor};
 
 use super::UsageError;
-use crate::cli::ChatServeArgs;
+use crate::cli::{ChatJoinArgs, ChatServeArgs};
 
 /// The IRC port of every tutorial.
 const DEFAULT_IRC_ADDR: &str = "127.0.0.1:6667";
@@ -122,5 +122,28 @@ fn tls_acceptor(args: &ChatServeArgs) -> Result<Option<TlsAcceptor>> {
             Err(UsageError(text).into())
         }
         _ => Ok(None),
+    }
+}
+
+pub async fn join(args: ChatJoinArgs) -> Result<ExitCode> {
+    use netkit::chat::client::{self, JoinConfig, TlsOptions};
+    let tls = args.tls.then_some(TlsOptions {
+        ca_files: args.ca_certs,
+    });
+    let config = JoinConfig {
+        addr: client::with_default_port(&args.addr, args.tls),
+        nick: args.nick,
+        channels: args.channels,
+        password: args.password,
+        tls,
+        timeout: args.timeout,
+    };
+    // SIGINT (Ctrl-C) and SIGTERM quit politely rather than drop the connection.
+    let stop = net::shutdown_signal();
+    let input = tokio::io::BufReader::new(tokio::io::stdin());
+    match client::join(&config, input, tokio::io::stdout(), stop).await {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(err) if err.is_usage() => Err(UsageError(err.to_string()).into()),
+        Err(err) => Err(err.into()),
     }
 }

@@ -367,6 +367,13 @@ impl Netkit {
         }
     }
 
+    /// The next line on stdout, or `None` when none comes within `timeout` or
+    /// stdout has ended: for callers that report their own failure.
+    pub fn line_within(&mut self, timeout: Duration) -> Option<String> {
+        let line = self.stdout.recv_timeout(timeout).ok()?;
+        Some(String::from_utf8_lossy(&line).into_owned())
+    }
+
     /// Waits for the process to exit on its own; kills it and fails the test after
     /// [`PATIENCE`].
     pub fn wait(&mut self) -> Finished {

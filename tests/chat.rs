@@ -62,13 +62,23 @@ async fn registration_sends_the_welcome_burst_in_order() {
         "CHANNELLEN=64",
         "KICKLEN=300",
         "NETWORK=netkit",
+        "AWAYLEN=300",
     ] {
         assert!(
             tokens.iter().any(|p| p == token),
             "{token} missing: {tokens:?}"
         );
     }
-    assert_eq!(next.command, "422", "{}", next.to_line());
+    // LUSERS, then the MOTD.
+    assert_numeric(
+        &next,
+        "251",
+        &["There are 1 users and 0 invisible on 1 servers"],
+    );
+    for code in ["252", "253", "254", "255", "265", "266"] {
+        client.expect(code).await;
+    }
+    client.expect("422").await;
     client.nick = "alice".into();
     client.assert_nothing_pending().await;
     server.stop().await;
@@ -751,7 +761,16 @@ async fn library_shutdown_tells_every_client() {
 
 /// `netkit chat serve` on a free port, once its ready line is read.
 fn start_binary(extra: &[&str]) -> (Netkit, SocketAddr) {
-    let mut args = vec!["chat", "serve", "--irc", "127.0.0.1:0", "--db", ":memory:"];
+    let mut args = vec![
+        "chat",
+        "serve",
+        "--irc",
+        "127.0.0.1:0",
+        "--db",
+        ":memory:",
+        "--http",
+        "off",
+    ];
     args.extend_from_slice(extra);
     let mut netkit = Netkit::spawn(&args);
     let line = netkit.line();

@@ -14,7 +14,7 @@ use netkit::chat::irc::Message;
 
 use common::irc::{Client, Server, nick_of};
 
-const ALL: &str = "message-tags server-time batch echo-message draft/chathistory";
+const ALL: &str = "message-tags server-time batch echo-message draft/chathistory away-notify";
 
 async fn history_server() -> Server {
     let store = SqliteHistory::open(":memory:", 1000).expect("open");

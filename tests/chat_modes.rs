@@ -238,6 +238,10 @@ async fn operators_kill_and_send_wallops() {
     c[1].send("OPER admin hunter2").await;
     c[1].expect("381").await;
     assert_eq!(expect_mode(&mut c[1], "bob").await, ["+o"]);
+    c[0].send("WHOIS bob").await;
+    let oper = c[0].skip_to_any(&["313"]).await;
+    assert_eq!(oper.param(1), Some("bob"));
+    c[0].skip_to_any(&["318"]).await;
 
     c[0].send("MODE alice +w").await;
     expect_mode(&mut c[0], "alice").await;

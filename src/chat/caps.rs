@@ -16,13 +16,16 @@ impl Caps {
     pub const ECHO_MESSAGE: Caps = Caps(1 << 3);
     /// The CHATHISTORY command (offered only when history is kept).
     pub const CHATHISTORY: Caps = Caps(1 << 4);
+    /// `AWAY` from the people one shares a channel with, when they go or come back.
+    pub const AWAY_NOTIFY: Caps = Caps(1 << 5);
 
-    const NAMES: [(Caps, &'static str); 5] = [
+    const NAMES: [(Caps, &'static str); 6] = [
         (Caps::MESSAGE_TAGS, "message-tags"),
         (Caps::SERVER_TIME, "server-time"),
         (Caps::BATCH, "batch"),
         (Caps::ECHO_MESSAGE, "echo-message"),
         (Caps::CHATHISTORY, "draft/chathistory"),
+        (Caps::AWAY_NOTIFY, "away-notify"),
     ];
 
     pub fn has(self, cap: Caps) -> bool {

@@ -81,6 +81,9 @@ pub enum Event {
     Kill { nick: String, reason: String },
     /// An operator's message to everyone with `+w`.
     Wallops { text: String },
+    /// Mark the client away with this message (already cut to `AWAYLEN`), or
+    /// back with `None`.
+    Away { text: Option<String> },
     /// Leave the server; peers see `QUIT :reason`.
     Quit { reason: String },
 }

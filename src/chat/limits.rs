@@ -64,7 +64,28 @@ pub(crate) const TOPIC_MAX_LEN: usize = 300;
 /// ones are cut.
 pub(crate) const REASON_MAX_LEN: usize = 300;
 
-/// The longest command name echoed back in 421; longer ones are cut.
+/// The longest away message kept (announced as `AWAYLEN`); longer ones are cut.
+pub(crate) const AWAY_MAX_LEN: usize = 300;
+
+/// The most nicks one USERHOST answers (RFC 2812); further ones are ignored.
+/// Like every reply built from a list of names (NAMES, ISON), the 302 line also
+/// stops at what fits in one 512-byte line: nicks past that are left out.
+pub(crate) const MAX_USERHOST_NICKS: usize = 5;
+
+/// The most nicks the server remembers for WHOWAS, across all nicks: each quit
+/// or nick change adds one and the oldest is forgotten (a ring). At about 150
+/// bytes an entry this caps the memory at a few hundred KiB whatever the churn.
+pub(crate) const WHOWAS_MAX_ENTRIES: usize = 1_000;
+
+/// The most channels one LIST answers (322 lines); the rest are left out, and the
+/// client narrows the list with channel names or an ELIST `>N` filter. With long
+/// topics this keeps one LIST (about 500 KiB) inside the default `--sendq`, so
+/// asking for it cannot get a client disconnected on a large server.
+pub(crate) const LIST_MAX_CHANNELS: usize = 1_000;
+
+/// The longest command name echoed back in 421, or other word of the client's
+/// echoed in an error (a server in 402, a nick in 406, a HELP subject in 524);
+/// longer ones are cut, so that the reply stays within one line.
 pub(crate) const ECHOED_COMMAND_MAX_LEN: usize = 64;
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a char boundary.

@@ -1,4 +1,5 @@
-//! The chat server: the accept loops, the client limit, and graceful shutdown.
+//! The chat server: the accept loops (plain IRC and IRC over TLS), the client
+//! limit, and graceful shutdown.
 
 use std::future::Future;
 use std::io;
@@ -6,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, SystemTime};
 
+use futures::FutureExt;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -14,7 +16,9 @@ use tokio_util::task::TaskTracker;
 use super::config::ChatConfig;
 use super::history::{History, Pipeline};
 use super::hub::Hub;
-use crate::net::{Accepted, Acceptor};
+use super::metrics::Metrics;
+use super::web::WebConfig;
+use crate::net::{Accepted, Acceptor, TlsAcceptor};
 
 /// What a server did, reported when it stops.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,9 +48,62 @@ pub(crate) struct Context {
     /// Cancelled when shutdown starts: sessions say goodbye and close.
     pub draining: CancellationToken,
     pub started: SystemTime,
+    pub metrics: Arc<Metrics>,
+    /// The HTTP front door's settings.
+    pub web: WebConfig,
+    /// Every connection's task, and every WebSocket session's: shutdown waits
+    /// for them.
+    pub tracker: TaskTracker,
 }
 
-/// An IRC server over any number of TCP listeners.
+/// One socket a [`ChatServer`] accepts clients on: IRC or HTTP (the page and
+/// IRC over WebSocket), each plain or over TLS. A `TcpListener` converts into
+/// a plain IRC one.
+pub struct Listener {
+    tcp: TcpListener,
+    tls: Option<TlsAcceptor>,
+    http: bool,
+}
+
+impl Listener {
+    /// Plain IRC (conventionally port 6667).
+    pub fn plain(tcp: TcpListener) -> Listener {
+        Listener {
+            tcp,
+            tls: None,
+            http: false,
+        }
+    }
+
+    /// IRC over TLS (conventionally port 6697): each connection starts with a
+    /// TLS handshake, in its own task and under a deadline.
+    pub fn tls(tcp: TcpListener, acceptor: TlsAcceptor) -> Listener {
+        Listener {
+            tcp,
+            tls: Some(acceptor),
+            http: false,
+        }
+    }
+
+    /// HTTP: the chat page, IRC over WebSocket, `/healthz` and `/metrics`;
+    /// HTTPS with an acceptor.
+    pub fn http(tcp: TcpListener, tls: Option<TlsAcceptor>) -> Listener {
+        Listener {
+            tcp,
+            tls,
+            http: true,
+        }
+    }
+}
+
+impl From<TcpListener> for Listener {
+    fn from(tcp: TcpListener) -> Listener {
+        Listener::plain(tcp)
+    }
+}
+
+/// An IRC server over any number of TCP and TLS listeners, sharing one hub:
+/// plain and TLS clients meet in the same channels.
 ///
 /// ```no_run
 /// # async fn example() -> anyhow::Result<()> {
@@ -63,27 +120,41 @@ pub struct ChatServer {
 impl ChatServer {
     /// A server that keeps no history: channel messages go out at once.
     pub fn new(config: ChatConfig) -> ChatServer {
-        ChatServer::with_pipeline(config, None)
+        ChatServer::with_pipeline(config, None, Arc::default())
     }
 
     /// A server that commits channel messages to `history` before delivering
     /// them, in batches, on a thread of its own that owns the store. Fails only
     /// if that thread cannot be started.
     pub fn with_history(config: ChatConfig, history: Box<dyn History>) -> io::Result<ChatServer> {
-        Ok(ChatServer::with_pipeline(
-            config,
-            Some(Pipeline::start(history)?),
-        ))
+        let metrics = Arc::new(Metrics::default());
+        let pipeline = Pipeline::start(history, metrics.clone())?;
+        Ok(ChatServer::with_pipeline(config, Some(pipeline), metrics))
     }
 
-    fn with_pipeline(config: ChatConfig, pipeline: Option<Pipeline>) -> ChatServer {
+    /// Sets the HTTP front door's settings (before [`serve`](ChatServer::serve)).
+    pub fn with_web(mut self, web: WebConfig) -> ChatServer {
+        if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
+            ctx.web = web;
+        }
+        self
+    }
+
+    fn with_pipeline(
+        config: ChatConfig,
+        pipeline: Option<Pipeline>,
+        metrics: Arc<Metrics>,
+    ) -> ChatServer {
         let config = Arc::new(config);
         ChatServer {
             ctx: Arc::new(Context {
-                hub: Hub::new(config.clone(), pipeline),
+                hub: Hub::new(config.clone(), pipeline, metrics.clone()),
                 config,
                 draining: CancellationToken::new(),
                 started: SystemTime::now(),
+                metrics,
+                web: WebConfig::default(),
+                tracker: TaskTracker::new(),
             }),
         }
     }
@@ -91,19 +162,19 @@ impl ChatServer {
     /// Serves until `shutdown` completes; then stops accepting, sends every client
     /// `ERROR :Server shutting down`, waits up to the grace period for the lines to
     /// leave, commits and closes the history, and returns the summary.
-    pub async fn serve(
+    pub async fn serve<L: Into<Listener>>(
         self,
-        listeners: Vec<TcpListener>,
+        listeners: impl IntoIterator<Item = L>,
         shutdown: impl Future<Output = ()>,
     ) -> Summary {
         let ctx = self.ctx;
         let stats = Arc::new(Stats::default());
-        let connections = TaskTracker::new();
+        let connections = ctx.tracker.clone();
         let limit = Arc::new(Semaphore::new(ctx.config.max_clients));
         let mut loops = tokio::task::JoinSet::new();
         for listener in listeners {
             loops.spawn(accept_loop(
-                listener,
+                listener.into(),
                 ctx.clone(),
                 stats.clone(),
                 limit.clone(),
@@ -154,13 +225,13 @@ impl Stats {
 }
 
 async fn accept_loop(
-    listener: TcpListener,
+    listener: Listener,
     ctx: Arc<Context>,
     stats: Arc<Stats>,
     limit: Arc<Semaphore>,
     tracker: TaskTracker,
 ) {
-    let mut acceptor = Acceptor::new(listener, limit);
+    let mut acceptor = Acceptor::new(listener.tcp, limit);
     while let Some(Accepted {
         stream,
         peer,
@@ -171,15 +242,33 @@ async fn accept_loop(
             // Over the limit: one line, without waiting (a fresh socket's buffer
             // takes it), then close, so the others are not disturbed.
             stats.rejected.fetch_add(1, Relaxed);
-            let _ = stream.try_write(b"ERROR :Server is full\r\n");
+            if listener.tls.is_none() && !listener.http {
+                // (A TLS client could not read it before a handshake.)
+                let _ = stream.try_write(b"ERROR :Server is full\r\n");
+            }
             tracing::debug!(%peer, "client limit reached, closing");
             continue;
         };
         stats.connections.fetch_add(1, Relaxed);
         let ctx = ctx.clone();
-        tracker.spawn(async move {
-            super::connection::serve_tcp(stream, peer, ctx).await;
-            drop(permit);
-        });
+        // Two spawns rather than one `match` inside the task: a task holds its
+        // whole future, and the TLS handshake's state would make every plain
+        // client's task kilobytes larger.
+        if listener.http {
+            let tls = listener.tls.clone();
+            tracker.spawn(super::web::serve_http(stream, peer, ctx, tls, permit));
+            continue;
+        }
+        match listener.tls.clone() {
+            None => {
+                // `map`, not an async block, which would hold the client twice.
+                let client = super::connection::serve_tcp(stream, peer, ctx);
+                tracker.spawn(client.map(move |()| drop(permit)))
+            }
+            Some(tls) => tracker.spawn(async move {
+                super::connection::serve_tls(stream, peer, ctx, tls).await;
+                drop(permit);
+            }),
+        };
     }
 }

@@ -1,19 +1,22 @@
-//! What a client is told when it registers: 001 to 005 and the message of the day.
+//! What a client is told when it registers: 001 to 005 and the message of the
+//! day (the hub puts LUSERS between them), and the ISUPPORT lines VERSION repeats.
 
 use super::clock::utc_date;
 use super::config::ChatConfig;
 use super::irc::numerics::*;
 use super::irc::{CHANNEL_MAX_LEN, MAX_LINE, Message, NICK_MAX_LEN};
 use super::limits::{
-    CHATHISTORY_MAX, MAX_CHANNEL_TARGETS, MAX_CHANNELS_PER_CLIENT, MAX_KICK_TARGETS,
+    AWAY_MAX_LEN, CHATHISTORY_MAX, MAX_CHANNEL_TARGETS, MAX_CHANNELS_PER_CLIENT, MAX_KICK_TARGETS,
     MAX_MESSAGE_TARGETS, MAX_MODES, REASON_MAX_LEN, TOPIC_MAX_LEN, USER_MAX_LEN, truncate,
 };
 use super::mode;
 use super::server::Context;
 
-const VERSION: &str = concat!("netkit-", env!("CARGO_PKG_VERSION"));
+/// The server's version, as 002, 004 and VERSION give it.
+pub(crate) const VERSION: &str = concat!("netkit-", env!("CARGO_PKG_VERSION"));
 
-/// The registration burst: 001-005, then the MOTD (375/372/376) or 422.
+/// The start of the registration burst: 001-005. The MOTD (375/372/376 or 422)
+/// comes after LUSERS, which the hub adds as it counts the newcomer.
 pub(crate) fn burst(ctx: &Context, nick: &str, prefix: &str) -> Vec<Message> {
     let config = &ctx.config;
     let server = config.server_name.as_str();
@@ -34,7 +37,6 @@ pub(crate) fn burst(ctx: &Context, nick: &str, prefix: &str) -> Vec<Message> {
         ]),
     ];
     lines.extend(isupport_lines(config, ctx.hub.keeps_history(), nick));
-    lines.extend(motd(config, nick));
     lines
 }
 
@@ -72,13 +74,16 @@ fn isupport(config: &ChatConfig, history: bool) -> Vec<String> {
         format!("USERLEN={USER_MAX_LEN}"),
         format!("CHANLIMIT=#&:{MAX_CHANNELS_PER_CLIENT}"),
         format!(
-            "TARGMAX=JOIN:{c},PART:{c},NAMES:{c},PRIVMSG:{m},NOTICE:{m},KICK:{k}",
+            "TARGMAX=JOIN:{c},PART:{c},NAMES:{c},LIST:{c},PRIVMSG:{m},NOTICE:{m},KICK:{k}",
             c = MAX_CHANNEL_TARGETS,
             m = MAX_MESSAGE_TARGETS,
             k = MAX_KICK_TARGETS,
         ),
         format!("MAXTARGETS={MAX_MESSAGE_TARGETS}"),
         format!("NETWORK={}", config.network),
+        format!("AWAYLEN={AWAY_MAX_LEN}"),
+        // LIST takes `>N` and `<N` member-count filters.
+        "ELIST=U".to_string(),
     ];
     if history {
         tokens.push(format!("CHATHISTORY={CHATHISTORY_MAX}"));

@@ -7,7 +7,6 @@
 //! client that stops reading is pushed back on (the kernel window closes) and costs at
 //! most one read's worth of memory.
 
-use std::cell::RefCell;
 use std::io::{self, ErrorKind};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
@@ -23,16 +22,10 @@ use tokio_util::task::TaskTracker;
 use super::server::Shared;
 use crate::net::{Accepted, Acceptor};
 
-/// Size of each worker thread's read buffer: the most one read takes.
-const READ_CHUNK: usize = 64 * 1024;
 /// Reads per wake-up before yielding to other connections.
 const READS_PER_WAKE: usize = 16;
 /// Once shutdown starts, a connection that has been quiet this long is closed.
 const DRAIN_QUIET: Duration = Duration::from_millis(200);
-
-thread_local! {
-    static READ_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
-}
 
 pub(crate) async fn accept_loop(
     listener: TcpListener,
@@ -203,7 +196,7 @@ impl<'a> Connection<'a> {
 
     /// One read into the thread's buffer, written straight back.
     fn echo_once(&mut self) -> io::Result<Step> {
-        READ_BUF.with_borrow_mut(|buf| {
+        crate::net::with_read_buffer(|buf| {
             let n = match crate::net::read_draining(&self.stream, buf) {
                 Ok(0) => return Ok(Step::Eof),
                 Ok(n) => n,

@@ -199,6 +199,31 @@ impl LibServer {
     }
 }
 
+/// `ChatServer::serve` running on a task until [`ChatTask::stop`] (or
+/// `shutdown` cancelled).
+pub struct ChatTask {
+    pub shutdown: CancellationToken,
+    serving: tokio::task::JoinHandle<netkit::chat::Summary>,
+}
+
+impl ChatTask {
+    pub fn spawn(server: netkit::chat::ChatServer, listeners: Vec<netkit::chat::Listener>) -> Self {
+        let shutdown = CancellationToken::new();
+        let signal = shutdown.clone();
+        let serving =
+            tokio::spawn(server.serve(listeners, async move { signal.cancelled().await }));
+        Self { shutdown, serving }
+    }
+
+    /// Shuts down (if not begun already) and returns what `serve` returned.
+    pub async fn stop(self) -> netkit::chat::Summary {
+        self.shutdown.cancel();
+        within("serve() returning after shutdown", self.serving)
+            .await
+            .expect("the server task panicked")
+    }
+}
+
 /// Connects to `addr` until the connection is refused, proving that the listener
 /// is gone; panics if it still accepts after [`PATIENCE`]. There is nothing to
 /// await for a listener closing, so this polls.
@@ -340,6 +365,13 @@ impl Netkit {
                 panic!("stdout ended while a line was expected: {finished:?}")
             }
         }
+    }
+
+    /// The next line on stdout, or `None` when none comes within `timeout` or
+    /// stdout has ended: for callers that report their own failure.
+    pub fn line_within(&mut self, timeout: Duration) -> Option<String> {
+        let line = self.stdout.recv_timeout(timeout).ok()?;
+        Some(String::from_utf8_lossy(&line).into_owned())
     }
 
     /// Waits for the process to exit on its own; kills it and fails the test after

@@ -35,6 +35,8 @@ pub(super) struct Client {
     pub oper: bool,
     pub invisible: bool,
     pub wallops: bool,
+    /// The AWAY message, while the client is away.
+    pub away: Option<String>,
 }
 
 impl Client {
@@ -51,6 +53,17 @@ impl Client {
 
     pub(super) fn prefix(&self) -> String {
         format!("{}!{}@{}", self.nick, self.user, self.host)
+    }
+
+    /// The WHO flags before any channel prefix: `H` here or `G` gone (away),
+    /// then `*` for an operator.
+    pub(super) fn presence_flags(&self) -> &'static str {
+        match (self.away.is_some(), self.oper) {
+            (false, false) => "H",
+            (false, true) => "H*",
+            (true, false) => "G",
+            (true, true) => "G*",
+        }
     }
 }
 

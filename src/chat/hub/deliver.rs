@@ -7,6 +7,8 @@ use std::time::SystemTime;
 use bytes::Bytes;
 
 use super::channel::Muted;
+use super::info::away_reply;
+use super::query::Asker;
 use super::state::State;
 use super::{ClientId, Hub};
 use crate::chat::caps::Caps;
@@ -101,6 +103,7 @@ impl Hub {
         };
         let key = IrcKey::new(target);
         let channel_target = target.starts_with(['#', '&']);
+        let mut away = None;
         let (to_name, receivers): (String, Vec<ClientId>) = if channel_target {
             let Some(channel) = state.channels.get(&key) else {
                 if answer {
@@ -131,7 +134,17 @@ impl Hub {
                 }
                 return;
             };
-            (state.clients.map[&to].nick.clone(), vec![to])
+            let receiver = &state.clients.map[&to];
+            // Whoever writes to an away client is told so; only PRIVMSG is answered.
+            if kind == MessageKind::Privmsg {
+                let asker = Asker {
+                    id,
+                    nick: &nick,
+                    config: &self.config,
+                };
+                away = away_reply(&asker, receiver);
+            }
+            (receiver.nick.clone(), vec![to])
         };
         let mut message = Message::new(kind.command())
             .with_source(&prefix)
@@ -160,12 +173,18 @@ impl Hub {
                 text: text.to_string(),
             });
         }
+        if kind != MessageKind::Tagmsg {
+            self.metrics.relayed(receivers.len());
+        }
         let echoed = echo.then_some(id);
         for receiver in receivers.into_iter().chain(echoed) {
             let caps = state.clients.map.get(&receiver).map(|c| c.caps);
             if let Some(bytes) = caps.and_then(|caps| line.for_caps(caps)) {
                 state.clients.send_stored(receiver, bytes, stored);
             }
+        }
+        if let Some(reply) = away {
+            state.clients.send_message(id, reply);
         }
     }
 }

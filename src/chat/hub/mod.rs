@@ -23,11 +23,14 @@ mod channel;
 mod chathistory;
 mod clients;
 mod deliver;
+mod info;
 mod modes;
 mod query;
 mod state;
+mod whowas;
 
 use std::collections::HashSet;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -37,9 +40,12 @@ use super::config::ChatConfig;
 use super::event::Event;
 use super::history::{Item, Pipeline, Release};
 use super::irc::{IrcKey, Message};
+use super::metrics::Metrics;
 use super::outbound::Outbound;
 
 use clients::Client;
+pub(crate) use info::Unregistered;
+use query::Asker;
 pub(crate) use query::Query;
 use state::State;
 
@@ -56,6 +62,8 @@ pub(crate) struct Registration {
     pub caps: Caps,
     /// 001 onwards, queued before anything else can reach the new nick.
     pub welcome: Vec<Message>,
+    /// The MOTD lines, queued after the welcome and LUSERS.
+    pub motd: Vec<Message>,
 }
 
 /// The nick was taken between NICK and the end of registration.
@@ -66,7 +74,11 @@ pub(crate) struct Hub {
     config: Arc<ChatConfig>,
     /// The commit thread, when history is kept.
     pipeline: Option<Pipeline>,
+    metrics: Arc<Metrics>,
     state: Mutex<State>,
+    /// Connections that have not registered yet (LUSERS), counted by the
+    /// [`Unregistered`] guards their sessions hold.
+    unregistered: Arc<AtomicUsize>,
 }
 
 /// What [`Hub::apply`] did.
@@ -79,7 +91,11 @@ pub(crate) struct Applied {
 
 impl Hub {
     /// A hub; with a pipeline, channel messages are committed before delivery.
-    pub(crate) fn new(config: Arc<ChatConfig>, pipeline: Option<Pipeline>) -> Hub {
+    pub(crate) fn new(
+        config: Arc<ChatConfig>,
+        pipeline: Option<Pipeline>,
+        metrics: Arc<Metrics>,
+    ) -> Hub {
         let state = State {
             next_seq: pipeline.as_ref().map_or(0, Pipeline::last_seq),
             ..State::default()
@@ -87,7 +103,9 @@ impl Hub {
         Hub {
             config,
             pipeline,
+            metrics,
             state: Mutex::new(state),
+            unregistered: Arc::default(),
         }
     }
 
@@ -150,6 +168,11 @@ impl Hub {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Channels with members now.
+    pub(crate) fn channel_count(&self) -> usize {
+        self.lock().channels.len()
+    }
+
     /// Whether channel messages are kept (and so CHATHISTORY offered).
     pub(crate) fn keeps_history(&self) -> bool {
         self.pipeline.is_some()
@@ -181,6 +204,7 @@ impl Hub {
             // An overflow here is noticed by the session (its queue is closing).
             let _ = registration.out.push(line.to_bytes());
         }
+        let out = registration.out.clone();
         state.clients.map.insert(
             id,
             Client {
@@ -195,8 +219,20 @@ impl Hub {
                 oper: false,
                 invisible: false,
                 wallops: false,
+                away: None,
             },
         );
+        // LUSERS and the MOTD end the burst, LUSERS counting the newcomer.
+        state.peak_clients = state.peak_clients.max(state.clients.map.len());
+        let asker = Asker {
+            id,
+            nick: &state.clients.map[&id].nick,
+            config: &self.config,
+        };
+        let lusers = self.lusers(&state, &asker);
+        for line in lusers.into_iter().chain(registration.motd) {
+            let _ = out.push(line.to_bytes());
+        }
         Ok(id)
     }
 
@@ -278,6 +314,10 @@ impl Hub {
             }
             Event::Wallops { text } => {
                 state.wallops(server, id, &text);
+                true
+            }
+            Event::Away { text } => {
+                state.set_away(server, id, text);
                 true
             }
             Event::Quit { reason } => {

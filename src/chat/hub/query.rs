@@ -1,9 +1,13 @@
 //! Commands that read the shared state and change nothing (NAMES, WHO, WHOIS, a
-//! TOPIC query): each builds its replies from the state under the hub lock, and
-//! the hub queues them like any other line of the asker's.
+//! TOPIC query, and the informational ones of [`info`](super::info)): each
+//! builds its replies from the state under the hub lock, and the hub queues them
+//! like any other line of the asker's.
+
+use std::ops::RangeInclusive;
 
 use super::channel::{Channel, Member};
 use super::clients::{Client, Clients};
+use super::info::{self, away_reply};
 use super::{ClientId, Hub, State, modes};
 use crate::chat::config::ChatConfig;
 use crate::chat::history::Release;
@@ -27,6 +31,19 @@ pub(crate) enum Query {
     ModeList { channel: String, mode: char },
     /// MODE with only one's own nick.
     UserModes,
+    /// LIST for these channels (all when empty) whose member count is in `users`.
+    List {
+        channels: Vec<String>,
+        users: RangeInclusive<usize>,
+    },
+    /// ISON: which of these nicks are online.
+    Ison { nicks: Vec<String> },
+    /// USERHOST for these nicks (at most `MAX_USERHOST_NICKS`).
+    Userhost { nicks: Vec<String> },
+    /// WHOWAS for one nick: at most `count` entries, all when `None`.
+    Whowas { nick: String, count: Option<usize> },
+    /// LUSERS: how many clients, operators, channels.
+    Lusers,
 }
 
 /// Who asks, for the numerics' first parameters.
@@ -71,6 +88,11 @@ impl Hub {
             Query::ChannelModes { channel } => modes::channel_modes(&state, &asker, channel),
             Query::ModeList { channel, mode } => modes::mode_list(&state, &asker, channel, *mode),
             Query::UserModes => modes::user_modes(&state, &asker),
+            Query::List { channels, users } => info::list(&state, &asker, channels, users),
+            Query::Ison { nicks } => info::ison(&state, &asker, nicks),
+            Query::Userhost { nicks } => info::userhost(&state, &asker, nicks),
+            Query::Whowas { nick, count } => info::whowas(&state, &asker, nick, *count),
+            Query::Lusers => self.lusers(&state, &asker),
         };
         for reply in replies {
             state.clients.send_message(id, reply);
@@ -99,7 +121,11 @@ fn names(state: &State, asker: &Asker, channels: &[String]) -> Vec<Message> {
 fn who(state: &State, asker: &Asker, mask: &str) -> Vec<Message> {
     let server = asker.config.server_name.as_str();
     let who_reply = |client: &Client, channel: &str, member: Option<Member>| {
-        let flags = format!("H{}", member.map_or("", |m| m.prefix()));
+        let flags = format!(
+            "{}{}",
+            client.presence_flags(),
+            member.map_or("", |m| m.prefix())
+        );
         asker
             .numeric(RPL_WHOREPLY)
             .with_params([
@@ -183,6 +209,15 @@ fn whois(state: &State, asker: &Asker, target: &str) -> Vec<Message> {
                     .with_params([&client.nick, &asker.config.server_name])
                     .with_param(&asker.config.network),
             );
+            if client.oper {
+                replies.push(
+                    asker
+                        .numeric(RPL_WHOISOPERATOR)
+                        .with_param(&client.nick)
+                        .with_param("is an IRC operator"),
+                );
+            }
+            replies.extend(away_reply(asker, client));
         }
     }
     replies.push(

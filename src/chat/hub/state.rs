@@ -12,6 +12,7 @@ use super::ClientId;
 use super::channel::{Channel, Member, Refusal, Topic};
 use super::clients::Clients;
 use super::query::{Asker, names_replies, topic_replies};
+use super::whowas::WhoWas;
 use crate::chat::config::ChatConfig;
 use crate::chat::irc::numerics::*;
 use crate::chat::irc::{IrcKey, Message};
@@ -26,6 +27,10 @@ pub(super) struct State {
     pub next_seq: u64,
     /// Names CHATHISTORY batches.
     pub next_batch: u64,
+    /// Nicks given up, for WHOWAS.
+    pub whowas: WhoWas,
+    /// The most clients registered at once, for LUSERS.
+    pub peak_clients: usize,
 }
 
 impl State {
@@ -139,6 +144,7 @@ impl State {
             .with_param(&channel.name)
             .to_bytes();
         self.tell_channel(&channel_key, &line);
+        self.tell_away_on_join(id, &channel_key);
         let channel = &self.channels[&channel_key];
         let asker = Asker {
             id,
@@ -298,6 +304,7 @@ impl State {
         for peer in told {
             self.clients.send(peer, &line);
         }
+        self.whowas.record(&self.clients.map[&id], unix_now());
         self.nicks.remove(&IrcKey::new(old_nick));
         self.nicks.insert(key, id);
         if let Some(client) = self.clients.map.get_mut(&id) {
@@ -368,6 +375,7 @@ impl State {
         let Some(client) = self.clients.map.remove(&id) else {
             return;
         };
+        self.whowas.record(&client, unix_now());
         self.nicks.remove(&IrcKey::new(client.nick));
         for key in client.channels {
             self.leave(id, &key);

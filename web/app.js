@@ -2,7 +2,7 @@
 // reconnect), the IRC client state and the view together, and turns the
 // user's clicks and keys into client actions.
 
-import { ChatClient } from './client.js';
+import { ChatClient, completeNick } from './client.js';
 import { Connection, defaultUrl } from './connection.js';
 import { View } from './view.js';
 
@@ -120,7 +120,26 @@ $('send-form').addEventListener('submit', (event) => {
     view.schedule(client);
   } else {
     input.value = '';
+    view.scrollToEnd();
   }
+});
+
+// Tab completes the nick being typed from the members of the channel shown.
+let completion = null;
+$('input').addEventListener('keydown', (event) => {
+  if (event.key !== 'Tab' || event.shiftKey || !client) {
+    if (event.key !== 'Shift') completion = null;
+    return;
+  }
+  const input = $('input');
+  const nicks = [...client.active.members.values()].map((member) => member.nick);
+  if (client.active.kind === 'query') nicks.push(client.active.name);
+  const next = completeNick(input.value, input.selectionStart, nicks, completion);
+  if (!next) return;
+  event.preventDefault();
+  input.value = next.text;
+  input.setSelectionRange(next.cursor, next.cursor);
+  completion = next;
 });
 
 $('join-form').addEventListener('submit', (event) => {

@@ -396,6 +396,32 @@ export function mentions(text, nick) {
   return new RegExp(`(^|[^\\w\\[\\]\\\\^{}|-])${escaped}($|[^\\w\\[\\]\\\\^{}|-])`, 'i').test(text);
 }
 
+/**
+ * Tab completion of the word before `cursor` to a nick that starts with it
+ * (any case), `nick: ` at the start of the line, `nick ` elsewhere. Given the
+ * result of the previous Tab (and nothing typed since), it moves on to the
+ * next match, round. Returns `{ text, cursor, ... }` to show and to pass back
+ * next time, or null when nothing matches.
+ */
+export function completeNick(text, cursor, nicks, previous = null) {
+  let { start, prefix, matches, index } = previous ?? {};
+  if (previous && previous.text === text && previous.cursor === cursor) {
+    index = (index + 1) % matches.length;
+  } else {
+    start = text.lastIndexOf(' ', cursor - 1) + 1;
+    prefix = text.slice(start, cursor).toLowerCase();
+    if (!prefix) return null;
+    matches = nicks
+      .filter((nick) => nick.toLowerCase().startsWith(prefix))
+      .sort((a, b) => a.localeCompare(b, undefined, { sensitivity: 'base' }));
+    if (!matches.length) return null;
+    index = 0;
+  }
+  const completed = matches[index] + (start === 0 ? ': ' : ' ');
+  const result = text.slice(0, start) + completed + text.slice(cursor);
+  return { text: result, cursor: start + completed.length, start, prefix, matches, index };
+}
+
 /** The nick to offer when one is taken: one more `_`, cut to fit NICKLEN. */
 export function alternativeNick(nick, nicklen = 32) {
   const base = nick.length >= nicklen ? nick.slice(0, nicklen - 1) : nick;

@@ -37,8 +37,30 @@ export function nickColor(nick) {
   return `nick-c${hash % 8}`;
 }
 
+/** Makes `parent`'s children exactly `nodes`, in order, moving only what is
+ * out of place: appending one line to a long list touches one node. */
+function placeChildren(parent, nodes) {
+  let cursor = parent.firstChild;
+  for (const node of nodes) {
+    if (node === cursor) cursor = cursor.nextSibling;
+    else parent.insertBefore(node, cursor);
+  }
+  while (cursor) {
+    const next = cursor.nextSibling;
+    cursor.remove();
+    cursor = next;
+  }
+}
+
 function pad(number) {
   return String(number).padStart(2, '0');
+}
+
+/** `14:03` today; `21 Nov 14:03` on another day. */
+export function timeLabel(time, now) {
+  const clock = `${pad(time.getHours())}:${pad(time.getMinutes())}`;
+  if (time.toDateString() === now.toDateString()) return clock;
+  return `${time.toLocaleDateString(undefined, { day: 'numeric', month: 'short' })} ${clock}`;
 }
 
 function messageNode(message) {
@@ -46,7 +68,7 @@ function messageNode(message) {
   if (message.self) item.classList.add('self');
   if (message.highlight) item.classList.add('highlight');
   if (message.msgid) item.dataset.msgid = message.msgid;
-  const time = element('time', 'time', `${pad(message.time.getHours())}:${pad(message.time.getMinutes())}`);
+  const time = element('time', 'time', timeLabel(message.time, new Date()));
   time.dateTime = message.time.toISOString();
   time.title = message.time.toLocaleString();
   item.append(time, ' ');
@@ -69,6 +91,9 @@ export class View {
     this.actions = actions;
     this.$ = (id) => doc.getElementById(id);
     this.nodes = new WeakMap(); // message -> <li>
+    this.bufferItems = new WeakMap(); // buffer -> its sidebar item's elements
+    this.unreadBuffers = 0;
+    this.toEnd = false;
     this.drawn = { buffer: null, version: -1, membersVersion: -1 };
     this.pending = false;
     this.$('messages').addEventListener('scroll', () => this.onScroll());
@@ -97,32 +122,50 @@ export class View {
   }
 
   renderBufferList(client) {
-    const list = this.$('buffer-list');
-    const items = [...client.buffers.values()].map((buffer) => {
+    // Items are kept and updated in place: a line arriving between a press
+    // and its release must not replace the button being clicked.
+    const buffers = [...client.buffers.values()];
+    placeChildren(
+      this.$('buffer-list'),
+      buffers.map((buffer) => this.bufferItem(client, buffer)),
+    );
+    const unread = buffers.filter((buffer) => buffer.unread && buffer !== client.active).length;
+    this.$('sidebar-toggle').classList.toggle('unread', unread > 0);
+    this.unreadBuffers = unread;
+  }
+
+  bufferItem(client, buffer) {
+    let parts = this.bufferItems.get(buffer);
+    if (!parts) {
       const item = element('li', `buffer buffer-${buffer.kind}`);
-      item.dataset.buffer = buffer.name;
-      if (buffer === client.active) item.classList.add('active');
-      if (buffer.unread) item.classList.add('unread');
-      if (buffer.mention) item.classList.add('mention');
-      if (buffer.kind === 'channel' && !buffer.joined) item.classList.add('parted');
-      const select = element('button', 'buffer-name', buffer.kind === 'server' ? 'server' : buffer.name);
+      const select = element('button', 'buffer-name');
       select.type = 'button';
       select.addEventListener('click', () => this.actions.select(buffer));
-      item.append(select);
-      if (buffer.unread) item.append(element('span', 'badge', String(buffer.unread)));
+      const badge = element('span', 'badge');
+      item.append(select, badge);
       if (buffer.kind !== 'server') {
         const close = element('button', 'buffer-close', '\u00d7');
         close.type = 'button';
-        close.title = buffer.kind === 'channel' ? `Leave ${buffer.name}` : `Close ${buffer.name}`;
-        close.setAttribute('aria-label', close.title);
         close.addEventListener('click', () => this.actions.close(buffer));
         item.append(close);
       }
-      return item;
-    });
-    list.replaceChildren(...items);
-    const unread = [...client.buffers.values()].filter((buffer) => buffer.unread).length;
-    this.$('sidebar-toggle').classList.toggle('unread', unread > 0);
+      parts = { item, select, badge, close: item.querySelector('.buffer-close') };
+      this.bufferItems.set(buffer, parts);
+    }
+    const { item, select, badge, close } = parts;
+    item.dataset.buffer = buffer.name;
+    item.classList.toggle('active', buffer === client.active);
+    item.classList.toggle('unread', buffer.unread > 0);
+    item.classList.toggle('mention', buffer.mention);
+    item.classList.toggle('parted', buffer.kind === 'channel' && !buffer.joined);
+    select.textContent = buffer.kind === 'server' ? 'server' : buffer.name;
+    badge.textContent = buffer.unread ? String(buffer.unread) : '';
+    badge.hidden = !buffer.unread;
+    if (close) {
+      close.title = buffer.kind === 'channel' ? `Leave ${buffer.name}` : `Close ${buffer.name}`;
+      close.setAttribute('aria-label', close.title);
+    }
+    return item;
   }
 
   renderHeader(client, buffer) {
@@ -132,7 +175,8 @@ export class View {
     this.$('members-toggle').hidden = buffer.kind !== 'channel';
     this.$('members-toggle').textContent = `Members (${buffer.members.size})`;
     this.$('chat').classList.toggle('no-members', buffer.kind !== 'channel');
-    this.doc.title = buffer.kind === 'server' ? 'netkit chat' : `${buffer.name} \u2014 netkit chat`;
+    const name = buffer.kind === 'server' ? 'netkit chat' : `${buffer.name} \u2014 netkit chat`;
+    this.doc.title = this.unreadBuffers ? `(${this.unreadBuffers}) ${name}` : name;
   }
 
   renderMessages(buffer) {
@@ -152,20 +196,16 @@ export class View {
       }
       wanted.push(node);
     }
-    // Move only what is out of place: appending a line touches one node.
-    let cursor = list.firstChild;
-    for (const node of wanted) {
-      if (node === cursor) cursor = cursor.nextSibling;
-      else list.insertBefore(node, cursor);
-    }
-    while (cursor) {
-      const next = cursor.nextSibling;
-      cursor.remove();
-      cursor = next;
-    }
+    placeChildren(list, wanted);
 
-    if (switched || atBottom) list.scrollTop = list.scrollHeight;
+    if (switched || atBottom || this.toEnd) list.scrollTop = list.scrollHeight;
     else if (anchor && anchor.isConnected) list.scrollTop = anchor.offsetTop - anchorOffset;
+    this.toEnd = false;
+  }
+
+  /** The next drawing of the messages shows the newest (after sending). */
+  scrollToEnd() {
+    this.toEnd = true;
   }
 
   historyMarker(buffer) {

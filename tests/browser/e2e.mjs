@@ -298,7 +298,14 @@ async function scenario() {
   await type(bob, 'bob says hi to both');
   await seesLine(alice, 'bob says hi to both');
   await carol.heard('#lobby', 'bob says hi to both');
-  step('a second page\'s lines reach the first page and the IRC client');
+  await bob.page.fill('#input', 'ca');
+  await bob.page.press('#input', 'Tab');
+  assert((await bob.page.inputValue('#input')) === 'carol: ', 'Tab completes a member\'s nick');
+  await bob.page.press('#input', 'End');
+  await bob.page.keyboard.type('completed with Tab');
+  await bob.page.press('#input', 'Enter');
+  await carol.heard('#lobby', 'carol: completed with Tab');
+  step('a second page\'s lines reach the first page and the IRC client; Tab completes nicks');
 
   // Markup from IRC is text, and runs nothing.
   const payload = '<img src=x onerror=alert(1)>';
@@ -316,6 +323,7 @@ async function scenario() {
   // Private messages and unread marks.
   carol.send('PRIVMSG alice :a private word');
   await alice.page.waitForSelector('#buffer-list .buffer.unread.mention[data-buffer="carol"]');
+  await alice.page.waitForFunction(() => document.title.startsWith('(1) '));
   await alice.page.click('#buffer-list [data-buffer="carol"] .buffer-name');
   await seesLine(alice, 'a private word');
   await type(alice, 'a private answer');

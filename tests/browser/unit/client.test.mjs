@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { MAX_MESSAGES } from '../../../web/buffers.js';
-import { ChatClient, alternativeNick, mentions } from '../../../web/client.js';
+import { ChatClient, alternativeNick, completeNick, mentions } from '../../../web/client.js';
 
 const T0 = Date.parse('2026-03-01T10:00:00.000Z');
 const at = (seconds) => new Date(T0 + seconds * 1000).toISOString();
@@ -307,4 +307,20 @@ test('mentions and alternative nicks', () => {
   assert.equal(mentions('[x] hi', '[x]'), true);
   assert.equal(alternativeNick('bob'), 'bob_');
   assert.equal(alternativeNick('abcd', 4), 'abc_');
+});
+
+test('Tab completes nicks, and cycles through the matches', () => {
+  const nicks = ['alice', 'Albert', 'bob'];
+  const first = completeNick('al', 2, nicks);
+  assert.equal(first.text, 'Albert: ', 'matches in alphabetical order, any case');
+  const second = completeNick(first.text, first.cursor, nicks, first);
+  assert.equal(second.text, 'alice: ');
+  const third = completeNick(second.text, second.cursor, nicks, second);
+  assert.equal(third.text, 'Albert: ', 'round again');
+  const middle = completeNick('hi BO and more', 5, nicks);
+  assert.deepEqual([middle.text, middle.cursor], ['hi bob  and more', 7]);
+  assert.equal(completeNick('hi zed', 6, nicks), null);
+  assert.equal(completeNick('hi ', 3, nicks), null);
+  const typedSince = completeNick('Albert: x', 9, nicks, first);
+  assert.equal(typedSince, null, 'typing since the last Tab starts a new completion');
 });

@@ -340,6 +340,7 @@ async function scenario() {
   await login(late, 'alice');
   await late.page.waitForFunction(() => /alice.*already in use/.test(document.getElementById('login-message').textContent));
   assert((await late.page.inputValue('#login-nick')) === 'alice_', 'the alternative is offered in the nick field');
+  await late.page.screenshot({ path: path.join(OUT, 'nick-taken.png') });
   await late.page.click('#login-submit');
   await inChannel(late, '#lobby');
   await seesMember(alice, 'alice_');
@@ -380,6 +381,11 @@ async function scenario() {
   await phone.page.click('#members-toggle');
   await seesMember(phone, 'carol');
   await phone.page.screenshot({ path: path.join(OUT, 'chat-phone-members.png') });
+  await phone.page.click('#messages', { position: { x: 30, y: 200 } }); // beside the panel
+  await phone.page.waitForSelector('#members', { state: 'hidden' });
+  await phone.page.click('#sidebar-toggle');
+  await phone.page.waitForSelector('#sidebar', { state: 'visible' });
+  await phone.page.screenshot({ path: path.join(OUT, 'chat-phone-sidebar.png') });
   const overflow = await phone.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert(overflow <= 0, `nothing wider than a phone screen (overflow ${overflow}px)`);
   await phone.context.close();

@@ -14,21 +14,21 @@ use netkit::chat::irc::Message;
 use netkit::chat::{ChatConfig, ChatServer, Listener, Summary, WebConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Message as WsMessage};
 use tokio_tungstenite::{WebSocketStream, client_async};
-use tokio_util::sync::CancellationToken;
 
 use common::irc::Client;
-use common::within;
+use common::tls::{connector, data};
+use common::{ChatTask, within};
 
 /// The library's server with one IRC and one HTTP listener, on a task.
 struct Server {
     irc: SocketAddr,
     http: SocketAddr,
-    shutdown: CancellationToken,
-    serving: tokio::task::JoinHandle<Summary>,
+    task: ChatTask,
 }
 
 impl Server {
@@ -41,24 +41,16 @@ impl Server {
             ..ChatConfig::default()
         };
         let server = ChatServer::new(config).with_web(web);
-        let shutdown = CancellationToken::new();
-        let signal = shutdown.clone();
         let listeners = vec![Listener::plain(irc), Listener::http(http, None)];
-        let serving =
-            tokio::spawn(server.serve(listeners, async move { signal.cancelled().await }));
         Server {
             irc: irc_addr,
             http: http_addr,
-            shutdown,
-            serving,
+            task: ChatTask::spawn(server, listeners),
         }
     }
 
     async fn stop(self) -> Summary {
-        self.shutdown.cancel();
-        within("serve() returning", self.serving)
-            .await
-            .expect("server task")
+        self.task.stop().await
     }
 }
 
@@ -329,11 +321,11 @@ async fn web_and_tcp_clients_share_a_channel_and_metrics_count_them() {
 async fn shutdown_tells_web_clients_and_closes_with_going_away() {
     let server = Server::start(WebConfig::default()).await;
     let mut web = WebClient::register(server.http, "webby").await;
-    server.shutdown.cancel();
+    server.task.shutdown.cancel();
     let error = web.skip_to("ERROR").await;
     assert_eq!(error.param(0), Some("Server shutting down"));
     assert_eq!(web.close_code().await, CloseCode::Away);
-    within("serve() returning", server.serving).await.unwrap();
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -362,4 +354,39 @@ async fn the_page_health_and_plain_http() {
     let (head, _) = get(server.http, "/nowhere").await;
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
     server.stop().await;
+}
+
+#[tokio::test]
+async fn websockets_work_over_https() {
+    let tcp = netkit::net::bind_tcp("127.0.0.1:0".parse().unwrap(), 128)
+        .await
+        .unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let acceptor =
+        netkit::net::TlsAcceptor::from_pem_files(&data("localhost.pem"), &data("localhost.key"))
+            .expect("the test certificate loads");
+    let task = ChatTask::spawn(
+        ChatServer::new(ChatConfig::default()),
+        vec![Listener::http(tcp, Some(acceptor))],
+    );
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let tls = within("the TLS handshake", connector().connect(name, stream))
+        .await
+        .expect("TLS");
+    let request = format!("wss://localhost:{}/ws", addr.port())
+        .into_client_request()
+        .unwrap();
+    let (mut ws, _) = within("the upgrade", client_async(request, tls))
+        .await
+        .expect("upgrade");
+    ws.send(WsMessage::text("PING :secure")).await.unwrap();
+    let pong = loop {
+        match within("the PONG", ws.next()).await.unwrap().unwrap() {
+            WsMessage::Text(text) => break Message::parse(text.as_bytes()).unwrap(),
+            _ => continue,
+        }
+    };
+    assert_eq!(pong.param(1), Some("secure"));
+    task.stop().await;
 }

@@ -84,6 +84,17 @@ function messageNode(message) {
   return item;
 }
 
+function memberItem(member, label, actions) {
+  const item = element('li', 'member');
+  item.dataset.nick = member.nick;
+  const button = element('button', `member-name ${nickColor(member.nick)}`, label);
+  button.type = 'button';
+  button.title = `Private conversation with ${member.nick}`;
+  button.addEventListener('click', () => actions.query(member.nick));
+  item.append(button);
+  return item;
+}
+
 export class View {
   /** `actions`: select(buffer), close(buffer), query(nick), loadOlder(buffer). */
   constructor(doc, actions) {
@@ -92,6 +103,7 @@ export class View {
     this.$ = (id) => doc.getElementById(id);
     this.nodes = new WeakMap(); // message -> <li>
     this.bufferItems = new WeakMap(); // buffer -> its sidebar item's elements
+    this.memberItems = new Map(); // '@nick' -> its item in the member list
     this.unreadBuffers = 0;
     this.toEnd = false;
     this.drawn = { buffer: null, version: -1, membersVersion: -1 };
@@ -234,18 +246,16 @@ export class View {
   renderMembers(client, buffer) {
     const members = buffer.kind === 'channel' ? buffer.sortedMembers(client.prefix.symbols, client.prefix.modes) : [];
     this.$('members-title').textContent = buffer.kind === 'channel' ? `${members.length} in ${buffer.name}` : '';
-    this.$('member-list').replaceChildren(
-      ...members.map((member) => {
-        const item = element('li', 'member');
-        item.dataset.nick = member.nick;
-        const button = element('button', `member-name ${nickColor(member.nick)}`, `${member.prefix}${member.nick}`);
-        button.type = 'button';
-        button.title = `Private conversation with ${member.nick}`;
-        button.addEventListener('click', () => this.actions.query(member.nick));
-        item.append(button);
-        return item;
-      }),
-    );
+    // Kept by what they show, like the buffer list, so a click is not lost to
+    // a redraw; those no longer shown are forgotten.
+    const items = new Map();
+    for (const member of members) {
+      const label = `${member.prefix}${member.nick}`;
+      const item = this.memberItems.get(label) ?? memberItem(member, label, this.actions);
+      items.set(label, item);
+    }
+    this.memberItems = items;
+    placeChildren(this.$('member-list'), [...items.values()]);
   }
 
   /** The connection banner: hidden while connected. */

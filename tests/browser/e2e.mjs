@@ -223,6 +223,14 @@ async function seesMember({ page }, nick, ms = WAIT_MS) {
   );
 }
 
+async function gone({ page }, nick, ms = WAIT_MS) {
+  await page.waitForFunction(
+    (wanted) => ![...document.querySelectorAll('#member-list .member')].some((node) => node.dataset.nick === wanted),
+    nick,
+    { timeout: ms },
+  );
+}
+
 async function inChannel(view, channel) {
   await view.page.waitForSelector('#chat:not([hidden])');
   await view.page.waitForFunction((name) => document.getElementById('title').textContent === name, channel);
@@ -345,7 +353,26 @@ async function scenario() {
   await inChannel(late, '#lobby');
   await seesMember(alice, 'alice_');
   await late.context.close();
-  step('a taken nickname is reported and the offered alternative works');
+  await gone(alice, 'alice_');
+  step('a taken nickname is reported and the offered alternative works; its quit shows');
+
+  // Topics and nick changes, live.
+  const topic = 'Welcome to <b>#lobby</b> & friends';
+  await type(alice, `/topic ${topic}`);
+  for (const view of [alice, bob]) {
+    await view.page.waitForFunction((wanted) => document.getElementById('topic').textContent === wanted, topic);
+  }
+  await carol.expect((m) => m.command === 'TOPIC' && m.params[1] === topic, 'the new topic');
+  carol.send('NICK caroline');
+  await seesMember(bob, 'caroline');
+  await gone(bob, 'carol');
+  await seesLine(bob, 'carol is now known as caroline');
+  await alice.page.waitForSelector('#buffer-list [data-buffer="caroline"]');
+  carol.send('NICK carol');
+  await seesMember(bob, 'carol');
+  await alice.page.waitForSelector('#buffer-list [data-buffer="carol"]');
+  assert((await alice.page.$('#buffer-list [data-buffer="caroline"]')) === null, 'the private conversation follows the nick');
+  step('topic changes and nick changes show live, in the member list and the conversations');
 
   // A long channel: the last page on join, older ones when scrolled up.
   await carol.join('#archive');
@@ -377,6 +404,7 @@ async function scenario() {
   await login(phone, 'dave');
   await inChannel(phone, '#lobby');
   await seesLine(phone, 'bob says hi to both');
+  assert((await phone.page.textContent('#topic')) === topic, 'a joiner sees the topic');
   await phone.page.screenshot({ path: path.join(OUT, 'chat-phone.png') });
   await phone.page.click('#members-toggle');
   await seesMember(phone, 'carol');

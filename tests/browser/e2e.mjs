@@ -301,7 +301,19 @@ async function scenario() {
   await seesLine(bob, 'hello from the browser');
   await seesLine(bob, 'hi alice, carol here on IRC');
   await seesMember(alice, 'bob');
-  step('a late joiner sees the channel history; the others see it join');
+  // The line alice saw live (echoed) and bob got from history is one message:
+  // the same msgid and the same server time.
+  const stamp = ({ page }) =>
+    page.evaluate(() => {
+      const line = [...document.querySelectorAll('#messages .msg')].find(
+        (node) => node.querySelector('.text')?.textContent === 'hello from the browser',
+      );
+      return { msgid: line.dataset.msgid, time: line.querySelector('time').dateTime };
+    });
+  const [live, history] = [await stamp(alice), await stamp(bob)];
+  assert(live.msgid && live.msgid === history.msgid, `one msgid live and in history: ${JSON.stringify([live, history])}`);
+  assert(live.time === history.time && Math.abs(Date.parse(live.time) - Date.now()) < 60_000, `server time shown: ${live.time}`);
+  step('a late joiner sees the channel history (same msgid and server time); the others see it join');
 
   await type(bob, 'bob says hi to both');
   await seesLine(alice, 'bob says hi to both');

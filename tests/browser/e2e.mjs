@@ -9,7 +9,7 @@
 //   NETKIT_BIN=target/debug/netkit node tests/browser/e2e.mjs
 
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -252,6 +252,7 @@ async function scenario() {
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const db = path.join(dir, 'chat.db');
   mkdirSync(OUT, { recursive: true });
+  for (const name of readdirSync(OUT)) if (name.startsWith('failure-')) rmSync(path.join(OUT, name));
 
   let server = await startServer({ db });
   const { irc: ircAddress, http: httpAddress } = server.addresses;

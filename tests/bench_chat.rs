@@ -23,8 +23,13 @@ struct ChatServe {
 
 impl ChatServe {
     fn start() -> ChatServe {
-        let mut netkit =
-            Netkit::spawn(&["chat", "serve", "--irc", "127.0.0.1:0", "--db", ":memory:"]);
+        Self::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> ChatServe {
+        let mut args = vec!["chat", "serve", "--irc", "127.0.0.1:0", "--db", ":memory:"];
+        args.extend_from_slice(extra);
+        let mut netkit = Netkit::spawn(&args);
         let line = netkit.line();
         let addr = match line.split_whitespace().collect::<Vec<_>>()[..] {
             ["listening", "irc", addr] => addr.to_string(),
@@ -148,6 +153,74 @@ fn text_report_names_the_figures() {
 }
 
 #[test]
+fn idle_run_holds_the_clients_answering_pings_and_reports_memory_per_client() {
+    // The server pings after 1s of silence and drops a client that does not
+    // answer: holding 2.5s proves the idle clients answer.
+    let server = ChatServe::start_with(&["--ping-interval", "1s"]);
+    let pid = server.netkit.pid().to_string();
+    let (finished, report) = bench(
+        &server.addr,
+        &[
+            "--idle",
+            "--clients",
+            "30",
+            "--duration",
+            "2500ms",
+            "--server-pid",
+            &pid,
+        ],
+    );
+
+    assert_eq!(finished.code(), Some(0), "{finished:?}");
+    assert_eq!(report["idle"], true, "{report}");
+    assert_eq!(count(&report, "clients"), 30);
+    assert_eq!(count(&report, "joined"), 30);
+    assert_eq!(count(&report, "senders"), 0);
+    assert_eq!(count(&report, "sent"), 0);
+    assert_eq!(count(&report, "deliveries"), 0);
+    assert!(report["window"].is_null(), "{report}");
+    assert_eq!(report["errors"], serde_json::json!({}), "{report}");
+    assert!(report["duration_s"].as_f64().unwrap() >= 2.4, "{report}");
+    // Memory only for presence and sanity: a number of bytes, not a speed.
+    let usage = &report["server"];
+    assert_eq!(count(usage, "pid"), u64::from(server.netkit.pid()));
+    let per_client = usage["rss_per_client_bytes"]
+        .as_f64()
+        .expect("rss_per_client_bytes");
+    assert!(per_client.is_finite() && per_client >= 0.0, "{report}");
+    assert!(count(usage, "rss_after_kib") > 0, "{report}");
+}
+
+#[test]
+fn idle_text_report_and_no_memory_figure_without_a_server_pid() {
+    let server = ChatServe::start();
+    let (finished, report) = bench(&server.addr, &["--idle", "-c", "5", "-d", "200ms"]);
+    assert_eq!(finished.code(), Some(0), "{finished:?}");
+    assert!(report["server"].is_null(), "{report}");
+
+    let finished = Netkit::run(
+        &[
+            "bench",
+            "chat",
+            &server.addr,
+            "--idle",
+            "-c",
+            "5",
+            "-d",
+            "200ms",
+        ],
+        b"",
+    );
+    assert_eq!(finished.code(), Some(0), "{finished:?}");
+    let text = finished.stdout_text();
+    assert!(text.contains("5 idle clients"), "{text}");
+    assert!(
+        text.contains("5 of 5 clients registered and joined"),
+        "{text}"
+    );
+}
+
+#[test]
 fn bad_settings_exit_2() {
     let server = ChatServe::start();
     for extra in [
@@ -155,6 +228,9 @@ fn bad_settings_exit_2() {
         &["--clients", "1"],
         &["--size", "1KiB"],
         &["--channel", "bench"],
+        &["--idle", "--senders", "2"],
+        &["--idle", "--rate", "100"],
+        &["--idle", "--clients", "0"],
     ] {
         let mut args = vec!["bench", "chat", server.addr.as_str()];
         args.extend_from_slice(extra);

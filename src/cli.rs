@@ -215,6 +215,12 @@ pub struct BenchChatArgs {
     /// Hold the clients idle for the duration; with --server-pid, reports server memory per client.
     #[arg(long, conflicts_with_all = ["senders", "rate"])]
     pub idle: bool,
+    /// With --idle: clients per channel (CHAN, then CHAN-1, CHAN-2, ...); default all in one.
+    #[arg(long, requires = "idle", value_name = "N")]
+    pub members: Option<usize>,
+    /// Clients that connect, register and join at once (few for a short listen backlog).
+    #[arg(long, default_value_t = netkit::bench::chat::SETUP_PARALLEL, value_name = "N")]
+    pub setup_parallel: usize,
     #[command(flatten)]
     pub run: BenchRunArgs,
 }

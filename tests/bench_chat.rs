@@ -194,8 +194,13 @@ fn idle_run_holds_the_clients_answering_pings_and_reports_memory_per_client() {
 #[test]
 fn idle_text_report_and_no_memory_figure_without_a_server_pid() {
     let server = ChatServe::start();
-    let (finished, report) = bench(&server.addr, &["--idle", "-c", "5", "-d", "200ms"]);
+    // 25 clients, 10 to a channel: #bench, #bench-1, #bench-2.
+    let (finished, report) = bench(
+        &server.addr,
+        &["--idle", "-c", "25", "--members", "10", "-d", "200ms"],
+    );
     assert_eq!(finished.code(), Some(0), "{finished:?}");
+    assert_eq!(count(&report, "joined"), 25, "{report}");
     assert!(report["server"].is_null(), "{report}");
 
     let finished = Netkit::run(
@@ -231,6 +236,9 @@ fn bad_settings_exit_2() {
         &["--idle", "--senders", "2"],
         &["--idle", "--rate", "100"],
         &["--idle", "--clients", "0"],
+        &["--members", "5"],
+        &["--idle", "--members", "0"],
+        &["--setup-parallel", "0"],
     ] {
         let mut args = vec!["bench", "chat", server.addr.as_str()];
         args.extend_from_slice(extra);

@@ -21,8 +21,8 @@
 //! first connect to the end of the hold, divided by the clients that joined, is
 //! what an idle client costs it.
 //!
-//! Set-up is gentle with any server: at most SETUP_CONCURRENCY clients of a
-//! worker connect and register at once, from 127.0.0.1-64 against a loopback
+//! Set-up is gentle with any server: at most `setup_parallel` clients connect
+//! and register at once, from 127.0.0.1-64 against a loopback
 //! target, and a client that has joined keeps reading (answering PINGs) while the
 //! others join, so that the JOINs it is sent cannot fill its send queue.
 //!
@@ -57,8 +57,12 @@ use payload::Seen;
 pub use report::{ChatReport, ServerUsage};
 use setup::Conn;
 
-/// How long one client may take to connect, register and join.
-const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one attempt of one client may take to connect, register and join.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Tries per client: a connection a server never accepted (its listen backlog
+/// overflowed) can hang without an error, and a fresh one usually goes through.
+const SETUP_ATTEMPTS: u32 = 3;
 
 /// The longest message text: a relayed line must fit IRC's 512 bytes with the
 /// server's `:nick!user@host ` in front, which may take about 120 bytes.
@@ -73,9 +77,9 @@ const MAX_GAPS: usize = 4096;
 /// and during set-up, whether every worker's clients have set up.
 const GRACE_POLL: Duration = Duration::from_millis(5);
 
-/// Set-ups in flight at once per worker: thousands of connects at once would
-/// overflow a server's listen backlog, and SYN retries cost whole seconds.
-const SETUP_CONCURRENCY: usize = 256;
+/// The default of `setup_parallel`: more connects at once than a server's listen
+/// backlog holds (ngircd's is 10) are retried by the kernel after whole seconds.
+pub const SETUP_PARALLEL: usize = 8;
 
 #[derive(Debug, Clone)]
 pub struct ChatBench {
@@ -101,6 +105,14 @@ pub struct ChatBench {
     pub server_pid: Option<u32>,
     /// Hold the clients idle instead of sending; `senders` must be 0.
     pub idle: bool,
+    /// Idle: clients per channel, None for all in one. Client i joins `channel`
+    /// when i < N, else `channel-K` with K = i / N: one channel of 10,000 costs
+    /// 50 million JOIN lines to set up, which is not what an idle client costs.
+    pub members: Option<usize>,
+    /// Clients that connect, register and join at once, shared by the workers.
+    /// Few suit a server with a short listen backlog; a server that completes
+    /// registrations on a timer (InspIRCd, once a second) needs many.
+    pub setup_parallel: usize,
 }
 
 /// What one worker thread measured.
@@ -210,7 +222,13 @@ impl ChatBench {
         if self.senders > 1000 {
             return bad("--senders must be at most 1000".into());
         }
-        if !is_valid_channel(&self.channel, 50) {
+        if self.members.is_some() && !self.idle {
+            return bad("--members is for --idle".into());
+        }
+        if self.members == Some(0) {
+            return bad("--members must be at least 1".into());
+        }
+        if !is_valid_channel(&self.channel_of(self.clients.saturating_sub(1)), 50) {
             return bad(format!(
                 "invalid channel {:?}: expected #name or &name, without spaces or commas",
                 self.channel
@@ -234,10 +252,21 @@ impl ChatBench {
         if self.window == 0 {
             return bad("--window must be at least 1".into());
         }
+        if self.setup_parallel == 0 {
+            return bad("--setup-parallel must be at least 1".into());
+        }
         if self.threads == 0 {
             return bad("--threads must be at least 1".into());
         }
         Ok(())
+    }
+
+    /// The channel client `index` joins.
+    fn channel_of(&self, index: usize) -> std::borrow::Cow<'_, str> {
+        match self.members {
+            Some(n) if index >= n => format!("{}-{}", self.channel, index / n).into(),
+            _ => self.channel.as_str().into(),
+        }
     }
 
     /// The client that watches sender `s` for the window: the last one, or the one
@@ -419,7 +448,8 @@ impl WorkerPlan {
     /// error and left out; a sender that fails counts as finished.
     async fn set_up(&self, tally: &Rc<RefCell<Tally>>) -> Vec<(usize, Conn)> {
         let bench = &self.bench;
-        let slots = tokio::sync::Semaphore::new(SETUP_CONCURRENCY);
+        let threads = bench.threads.min(bench.clients).max(1);
+        let slots = tokio::sync::Semaphore::new((bench.setup_parallel / threads).max(1));
         let all_set_up = CancellationToken::new();
         let attempts = self.clients.iter().map(|&index| {
             let (slots, all_set_up) = (&slots, &all_set_up);
@@ -427,13 +457,23 @@ impl WorkerPlan {
                 let result = {
                     // The semaphore is never closed.
                     let _slot = slots.acquire().await;
-                    let work =
-                        setup::connect_and_join(bench.target, &bench.channel, self.run_tag, index);
-                    tokio::select! {
-                        result = tokio::time::timeout(SETUP_TIMEOUT, work) => {
-                            result.unwrap_or(Err(setup::SetupError::TimedOut("set-up")))
+                    let channel = bench.channel_of(index);
+                    let mut attempt = 1;
+                    loop {
+                        let work =
+                            setup::connect_and_join(bench.target, &channel, self.run_tag, index);
+                        let result = tokio::select! {
+                            result = tokio::time::timeout(SETUP_TIMEOUT, work) => {
+                                result.unwrap_or(Err(setup::SetupError::TimedOut("set-up")))
+                            }
+                            _ = self.stop.cancelled() => Err(setup::SetupError::Interrupted),
+                        };
+                        match result {
+                            Err(setup::SetupError::TimedOut(_)) if attempt < SETUP_ATTEMPTS => {
+                                attempt += 1;
+                            }
+                            result => break result,
                         }
-                        _ = self.stop.cancelled() => Err(setup::SetupError::Interrupted),
                     }
                 };
                 self.shared.set_up.fetch_add(1, SeqCst);

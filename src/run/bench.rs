@@ -73,6 +73,8 @@ pub async fn chat(args: BenchChatArgs) -> Result<ExitCode> {
         threads: args.run.threads.unwrap_or_else(default_threads),
         server_pid: args.run.server_pid,
         idle: args.idle,
+        setup_parallel: args.setup_parallel,
+        members: args.members,
     };
     let report = drive("deliveries", move |stop, progress| {
         bench.run(stop, Some(progress))

@@ -231,7 +231,7 @@ servers=(netkit ngircd inspircd)
 # Clients that set up at once (bench chat --setup-parallel): ngircd listens with
 # a backlog of 10; InspIRCd completes registrations once a second, so it needs
 # many at once to register 10,000 clients in seconds.
-declare -A setup_parallel=([netkit]=256 [ngircd]=8 [inspircd]=2000)
+declare -A setup_parallel=([netkit]=256 [ngircd]=10 [inspircd]=2000)
 run_dir=
 
 server_command() {

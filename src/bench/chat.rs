@@ -21,10 +21,10 @@
 //! first connect to the end of the hold, divided by the clients that joined, is
 //! what an idle client costs it.
 //!
-//! Set-up is gentle with any server: at most `setup_parallel` clients connect
-//! and register at once, from 127.0.0.1-64 against a loopback
-//! target, and a client that has joined keeps reading (answering PINGs) while the
-//! others join, so that the JOINs it is sent cannot fill its send queue.
+//! Set-up is gentle with any server: at most `setup_parallel` clients connect and
+//! register at once, from 127.0.0.1-64 against a loopback target, and a client
+//! that has joined keeps reading (answering PINGs) while the others join, so that
+//! the JOINs it is sent cannot fill its send queue.
 //!
 //! Clients are spread over worker threads, each with its own single-threaded
 //! runtime, as in the echo generator; tallies are per worker and merged at the end.
@@ -395,6 +395,8 @@ impl WorkerPlan {
             Ok(rt) => rt,
             Err(err) => {
                 tally.borrow_mut().error(describe_io_error(&err));
+                // Its clients are done setting up: the others need not wait for them.
+                self.shared.set_up.fetch_add(self.clients.len(), SeqCst);
                 // Its senders will never send.
                 for &index in &self.clients {
                     if index < self.bench.senders {

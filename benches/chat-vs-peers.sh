@@ -212,7 +212,7 @@ for flag in --db --motd --max-clients; do
 done
 # Flood control, where netkit has it, is off like the peers'.
 flood_off=()
-[[ $serve_help != *--flood* ]] || flood_off=(--flood off)
+! grep -qE -- '--flood([^-[:alnum:]]|$)' <<<"$serve_help" || flood_off=(--flood off)
 
 # The idle scenario holds 10,000 clients: the server and the load generator each
 # need that many descriptors and more.
@@ -325,6 +325,8 @@ for si in "${!scenarios[@]}"; do
             stop_server
             record "$scen_name" "$srv" "$round" "$bench_exit" "$died" "$base"
             rm -f "$run_dir"/history.db* # a fresh one per run; the figures are in results.jsonl
+            # ngircd logs a line per failed write to a client that left: tens of MB.
+            find "$logdir" "$run_dir" -maxdepth 1 -type f -size +1M ! -name '*.gz' -exec gzip -q {} + || true
         done
     done
 done

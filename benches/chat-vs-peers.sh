@@ -207,12 +207,9 @@ fi
 
 build_netkit "bench chat" --idle --members --setup-parallel --server-pid
 serve_help=$(timeout 10 "$netkit" chat serve --help 2>&1 || true)
-for flag in --db --motd --max-clients; do
+for flag in --db --motd --max-clients --flood --http; do
     [[ $serve_help == *"$flag"* ]] || die "'$netkit chat serve --help' does not offer $flag"
 done
-# Flood control, where netkit has it, is off like the peers'.
-flood_off=()
-! grep -qE -- '--flood([^-[:alnum:]]|$)' <<<"$serve_help" || flood_off=(--flood off)
 
 # The idle scenario holds 10,000 clients: the server and the load generator each
 # need that many descriptors and more.
@@ -241,7 +238,7 @@ server_command() {
     case $1 in
         netkit)
             cmd=("$netkit" chat serve --irc 127.0.0.1:0 --db "$run_dir/history.db" --motd "$run_dir/motd"
-                --max-clients $((idle_clients + 100)) "${flood_off[@]}")
+                --max-clients $((idle_clients + 100)) --flood off --http off)
             ;;
         ngircd)
             port=$(free_port)

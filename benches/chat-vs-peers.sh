@@ -277,7 +277,7 @@ bench_timeout=$((duration_s + 240))
 
 version_of() { timeout 10 "$@" 2>&1 | grep -m 1 -i -E 'netkit|ngircd|inspircd' || true; }
 write_meta duration="$duration" rounds:="$rounds" nofile:="$nofile" pin_server="${pin_server[*]:-none}" \
-    pin_bench="${pin_client[*]:-none}" flood_off="${flood_off[*]:-not offered}" \
+    pin_bench="${pin_client[*]:-none}" \
     versions.netkit="$(version_of "$netkit" --version)" versions.ngircd="$(version_of "$NGIRCD" --version)" \
     versions.inspircd="$(version_of "$INSPIRCD" --version)" cpu kernel git when >"$results"
 

@@ -236,8 +236,10 @@ async fn write_lines<W: AsyncWrite + Unpin>(stream: &mut W, lines: &[Bytes]) -> 
 }
 
 /// Runs `work` until `deadline`; past it, the peer is too slow to wait for.
+/// The timer is boxed: it is needed only while closing, and kept inline it would
+/// enlarge the writer's future, which every client holds while it stays.
 async fn within<T>(deadline: Instant, work: impl Future<Output = io::Result<T>>) -> io::Result<T> {
-    tokio::time::timeout_at(deadline, work)
+    Box::pin(tokio::time::timeout_at(deadline, work))
         .await
         .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
 }

@@ -235,6 +235,24 @@ async fn a_stalled_handshake_is_given_up_after_the_deadline() {
 }
 
 #[tokio::test]
+async fn a_tls_client_over_the_limit_is_closed_and_the_others_stay() {
+    let server = Server::start(ChatConfig {
+        max_clients: 1,
+        ..ChatConfig::default()
+    })
+    .await;
+    let mut first = Client::tls(server.tls).await.register("first").await;
+    let tcp = TcpStream::connect(server.tls).await.expect("connect");
+    let name = ServerName::try_from("localhost").expect("server name");
+    let refused = within("the refused handshake", connector().connect(name, tcp)).await;
+    assert!(refused.is_err(), "a handshake over the limit succeeded");
+    first.send("PING :still-here").await;
+    assert_eq!(first.wait_for("PONG").await.param(1), Some("still-here"));
+    let summary = server.stop().await;
+    assert_eq!((summary.connections, summary.rejected), (1, 1));
+}
+
+#[tokio::test]
 async fn tls_clients_are_told_when_the_server_shuts_down() {
     let server = Server::start(ChatConfig::default()).await;
     let mut secure = Client::tls(server.tls).await.register("secure").await;

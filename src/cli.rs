@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use netkit::chat::FloodLimit;
 use netkit::net::{parse_duration, parse_listen_addr, parse_size};
 
 const EXIT_CODES: &str = "\
@@ -326,8 +327,9 @@ pub enum ChatCommand {
     long_about = "Serve IRC (RFC 1459/2812 core) until SIGINT or SIGTERM.\n\n\
 For each bound socket a ready line `listening irc ADDR` (or `listening ircs ADDR` for \
 TLS) is printed on stdout. Port 0 picks a free port. Any IRC client can connect; plain \
-and TLS clients share the same channels. --ircs needs --tls-cert and --tls-key (PEM \
-files, read at start; a missing or invalid one is bad usage, exit 2). A client that stops reading is \
+and TLS clients share the same channels; `/HELP` lists the commands the server knows. \
+--ircs needs --tls-cert and --tls-key (PEM files, read at start; a missing or invalid \
+one is bad usage, exit 2). A client that stops reading is \
 disconnected with `ERROR :SendQ exceeded` once --sendq bytes wait for it; nobody else \
 slows down. On SIGINT/SIGTERM every client gets `ERROR :Server shutting down`, the \
 server waits a few seconds for those lines to leave, prints a summary to stderr and \
@@ -352,6 +354,9 @@ pub struct ChatServeArgs {
     /// Clients must send this password (PASS) to register.
     #[arg(long, value_name = "PASS")]
     pub password: Option<String>,
+    /// IRC operator credentials for OPER, NAME:PASS; repeat for several.
+    #[arg(long, value_name = "NAME:PASS", value_parser = parse_oper)]
+    pub oper: Vec<(String, String)>,
     /// Message of the day: a text file of at most 64 KiB, read at start.
     #[arg(long, value_parser = read_motd, value_name = "FILE")]
     pub motd: Option<Motd>,
@@ -361,6 +366,10 @@ pub struct ChatServeArgs {
     /// Bytes waiting for one client before it is disconnected (SendQ exceeded); at least 1KiB.
     #[arg(long, default_value = "1MiB", value_parser = parse_sendq, value_name = "SIZE")]
     pub sendq: usize,
+    /// Flood control per client: LINES/s:BURST, or `off`. Lines over it are
+    /// read later, in order, never dropped.
+    #[arg(long, default_value = "5/s:20", value_parser = parse_flood, value_name = "LINES/s:BURST|off")]
+    pub flood: Flood,
     /// PING a client silent this long; drop it when silent as long again.
     #[arg(long, default_value = "60s", value_parser = parse_ping_interval, value_name = "DUR")]
     pub ping_interval: Duration,
@@ -390,6 +399,20 @@ fn parse_server_name(text: &str) -> Result<String, String> {
     }
 }
 
+/// `NAME:PASS`, both non-empty and without spaces (OPER takes them as two words).
+fn parse_oper(text: &str) -> Result<(String, String), String> {
+    match text.split_once(':') {
+        Some((name, pass))
+            if !name.is_empty() && !pass.is_empty() && !text.contains(char::is_whitespace) =>
+        {
+            Ok((name.to_string(), pass.to_string()))
+        }
+        _ => Err(format!(
+            "invalid operator {text:?}: expected NAME:PASS, without spaces"
+        )),
+    }
+}
+
 /// Pinging more often than once a second would flood idle clients for nothing.
 fn parse_ping_interval(text: &str) -> Result<Duration, String> {
     match parse_duration(text) {
@@ -397,6 +420,31 @@ fn parse_ping_interval(text: &str) -> Result<Duration, String> {
         Ok(_) => Err(format!("invalid ping interval {text:?}: at least 1s")),
         Err(err) => Err(err.to_string()),
     }
+}
+
+/// A flood limit, or none. A type of its own, because clap reads an `Option`
+/// field as an optional flag.
+#[derive(Debug, Clone, Copy)]
+pub struct Flood(pub Option<FloodLimit>);
+
+/// `5/s:20` (the `/s` may be left out), or `off`.
+fn parse_flood(text: &str) -> Result<Flood, String> {
+    if text == "off" {
+        return Ok(Flood(None));
+    }
+    let invalid =
+        || format!("invalid flood limit {text:?}: expected LINES/s:BURST, like 5/s:20, or off");
+    let (rate, burst) = text.split_once(':').ok_or_else(invalid)?;
+    let rate: f64 = rate
+        .strip_suffix("/s")
+        .unwrap_or(rate)
+        .parse()
+        .map_err(|_| invalid())?;
+    let burst: u32 = burst.parse().map_err(|_| invalid())?;
+    if !(rate.is_finite() && rate > 0.0) || burst == 0 {
+        return Err(invalid());
+    }
+    Ok(Flood(Some(FloodLimit { rate, burst })))
 }
 
 /// The send queue must hold at least a few full lines, or every client drops.

@@ -23,8 +23,17 @@ struct ChatServe {
 
 impl ChatServe {
     fn start() -> ChatServe {
-        let mut netkit =
-            Netkit::spawn(&["chat", "serve", "--irc", "127.0.0.1:0", "--db", ":memory:"]);
+        // Flood control off, as for any server under a load generator.
+        let mut netkit = Netkit::spawn(&[
+            "chat",
+            "serve",
+            "--irc",
+            "127.0.0.1:0",
+            "--db",
+            ":memory:",
+            "--flood",
+            "off",
+        ]);
         let line = netkit.line();
         let addr = match line.split_whitespace().collect::<Vec<_>>()[..] {
             ["listening", "irc", addr] => addr.to_string(),

@@ -14,205 +14,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use netkit::chat::irc::Message;
-use netkit::chat::{ChatConfig, ChatServer, Summary};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio_util::sync::CancellationToken;
+use netkit::chat::{ChatConfig, FloodLimit};
 
+use common::irc::{Client, Server, assert_numeric, nick_of};
 use common::{Netkit, within};
 
 // ----------------------------------------------------------------------------
 // A server and raw clients
 // ----------------------------------------------------------------------------
-
-/// `ChatServer::serve` on a task, over one listener on a free port.
-struct Server {
-    addr: SocketAddr,
-    shutdown: CancellationToken,
-    serving: tokio::task::JoinHandle<Summary>,
-}
-
-impl Server {
-    async fn start(config: ChatConfig) -> Server {
-        let listener = netkit::net::bind_tcp("127.0.0.1:0".parse().expect("address"), 128)
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("local address");
-        let shutdown = CancellationToken::new();
-        let signal = shutdown.clone();
-        let serving = tokio::spawn(
-            ChatServer::new(config).serve(vec![listener], async move { signal.cancelled().await }),
-        );
-        Server {
-            addr,
-            shutdown,
-            serving,
-        }
-    }
-
-    async fn default() -> Server {
-        Server::start(ChatConfig::default()).await
-    }
-
-    async fn stop(self) -> Summary {
-        self.shutdown.cancel();
-        within("serve() returning", self.serving)
-            .await
-            .expect("the server task panicked")
-    }
-}
-
-/// An IRC client that speaks raw lines.
-struct Client {
-    nick: String,
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr) -> Client {
-        let stream = within("connecting", TcpStream::connect(addr))
-            .await
-            .expect("connect");
-        Client::over(stream)
-    }
-
-    fn over(stream: TcpStream) -> Client {
-        let (read, writer) = stream.into_split();
-        Client {
-            nick: "*".to_string(),
-            reader: BufReader::new(read),
-            writer,
-        }
-    }
-
-    /// Connects and registers as `nick`, reading the whole welcome burst.
-    async fn register(addr: SocketAddr, nick: &str) -> Client {
-        let mut client = Client::connect(addr).await;
-        client.send(&format!("NICK {nick}")).await;
-        client.send(&format!("USER {nick} 0 * :The {nick}")).await;
-        client.expect("001").await;
-        client.skip_to_any(&["376", "422"]).await;
-        client.nick = nick.to_string();
-        client
-    }
-
-    async fn send(&mut self, line: &str) {
-        self.send_raw(format!("{line}\r\n").as_bytes()).await;
-    }
-
-    async fn send_raw(&mut self, bytes: &[u8]) {
-        within("sending", self.writer.write_all(bytes))
-            .await
-            .expect("send");
-    }
-
-    /// The next line, or `None` at end of stream.
-    async fn line(&mut self) -> Option<Vec<u8>> {
-        let mut line = Vec::new();
-        let what = format!("{}: reading a line", self.nick);
-        match within(&what, self.reader.read_until(b'\n', &mut line)).await {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some(line),
-        }
-    }
-
-    /// The next message; panics at end of stream.
-    async fn next(&mut self) -> Message {
-        let line = self
-            .line()
-            .await
-            .unwrap_or_else(|| panic!("{}: connection closed", self.nick));
-        assert!(
-            line.ends_with(b"\r\n"),
-            "{}: line without CR LF: {line:?}",
-            self.nick
-        );
-        Message::parse(&line).unwrap_or_else(|e| panic!("{}: unparseable {line:?}: {e}", self.nick))
-    }
-
-    /// The next message, which must have this command.
-    async fn expect(&mut self, command: &str) -> Message {
-        let message = self.next().await;
-        assert_eq!(
-            message.command,
-            command,
-            "{}: got {}",
-            self.nick,
-            message.to_line()
-        );
-        message
-    }
-
-    /// Reads until a message with one of these commands, returning it.
-    async fn skip_to_any(&mut self, commands: &[&str]) -> Message {
-        loop {
-            let message = self.next().await;
-            if commands.contains(&message.command.as_str()) {
-                return message;
-            }
-        }
-    }
-
-    /// Sends `PING :sync` and expects its PONG as the very next line: nothing
-    /// else was owed to this client before it.
-    async fn assert_nothing_pending(&mut self) {
-        self.send("PING :sync").await;
-        let pong = self.next().await;
-        assert_eq!(
-            (
-                pong.command.as_str(),
-                pong.params.last().map(String::as_str)
-            ),
-            ("PONG", Some("sync")),
-            "{}: expected only the PONG, got {}",
-            self.nick,
-            pong.to_line()
-        );
-    }
-
-    /// Expects `ERROR :TEXT` and then the end of the stream.
-    async fn expect_error_and_close(&mut self, text: &str) {
-        let error = self.skip_to_any(&["ERROR"]).await;
-        assert_eq!(error.param(0), Some(text), "{}", error.to_line());
-        assert!(
-            self.line().await.is_none(),
-            "{}: still open after ERROR",
-            self.nick
-        );
-    }
-
-    /// Joins and reads up to the end of NAMES.
-    async fn join(&mut self, channel: &str) {
-        self.send(&format!("JOIN {channel}")).await;
-        let join = self.expect("JOIN").await;
-        assert_eq!(
-            join.param(0).map(str::to_lowercase),
-            Some(channel.to_lowercase())
-        );
-        self.skip_to_any(&["366"]).await;
-    }
-}
-
-/// The nick in a `nick!user@host` source.
-fn nick_of(message: &Message) -> &str {
-    let source = message.source.as_deref().unwrap_or("");
-    source.split('!').next().unwrap_or(source)
-}
-
-/// Asserts a numeric's code and its parameters after the addressee.
-fn assert_numeric(message: &Message, code: &str, params: &[&str]) {
-    assert_eq!(message.command, code, "{}", message.to_line());
-    let rest: Vec<&str> = message.params.iter().skip(1).map(String::as_str).collect();
-    assert_eq!(
-        &rest[..params.len().min(rest.len())],
-        params,
-        "{}",
-        message.to_line()
-    );
-}
 
 // ----------------------------------------------------------------------------
 // Registration
@@ -236,20 +45,38 @@ async fn registration_sends_the_welcome_burst_in_order() {
     client.expect("003").await;
     let info = client.expect("004").await;
     assert_eq!(info.param(1), Some("netkit.local"));
-    let isupport = client.expect("005").await;
+    assert_eq!(info.param(3), Some("iow"), "user modes: {}", info.to_line());
+    let mut tokens = Vec::new();
+    let mut next = client.expect("005").await;
+    while next.command == "005" {
+        tokens.extend(next.params[1..next.params.len() - 1].iter().cloned());
+        next = client.next().await;
+    }
     for token in [
         "CASEMAPPING=rfc1459",
         "CHANTYPES=#&",
         "PREFIX=(ov)@+",
+        "CHANMODES=beI,k,l,imnst",
+        "MODES=6",
         "NICKLEN=32",
         "CHANNELLEN=64",
+        "KICKLEN=300",
         "NETWORK=netkit",
+        "AWAYLEN=300",
     ] {
         assert!(
-            isupport.params.iter().any(|p| p == token),
-            "{token} missing: {}",
-            isupport.to_line()
+            tokens.iter().any(|p| p == token),
+            "{token} missing: {tokens:?}"
         );
+    }
+    // LUSERS, then the MOTD.
+    assert_numeric(
+        &next,
+        "251",
+        &["There are 1 users and 0 invisible on 1 servers"],
+    );
+    for code in ["252", "253", "254", "255", "265", "266"] {
+        client.expect(code).await;
     }
     client.expect("422").await;
     client.nick = "alice".into();
@@ -754,12 +581,54 @@ async fn invalid_utf8_is_relayed_as_replacement_characters() {
     server.stop().await;
 }
 
+/// Over its flood budget, a client's lines are delayed, in order, not dropped.
+#[tokio::test]
+async fn flood_control_delays_excess_lines_in_order() {
+    let server = Server::start(ChatConfig {
+        flood: Some(FloodLimit {
+            rate: 4.0,
+            burst: 2,
+        }),
+        ..ChatConfig::default()
+    })
+    .await;
+    // Registration spent the two-line burst already.
+    let mut alice = Client::register(server.addr, "alice").await;
+    let started = std::time::Instant::now();
+    let burst: String = (0..6).map(|n| format!("PING :p{n}\r\n")).collect();
+    alice.send_raw(burst.as_bytes()).await;
+    for n in 0..6 {
+        let pong = alice.expect("PONG").await;
+        assert_eq!(
+            pong.params.last().map(String::as_str),
+            Some(format!("p{n}").as_str())
+        );
+    }
+    // Six lines at four a second, with the burst spent: at least 1.25 s.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(1200), "took {took:?}");
+    server.stop().await;
+}
+
+#[test]
+fn a_bad_flood_limit_is_bad_usage() {
+    for bad in ["fast", "5/s", "0:20", "5/s:0"] {
+        let finished = Netkit::run(
+            &["chat", "serve", "--irc", "127.0.0.1:0", "--flood", bad],
+            b"",
+        );
+        assert_eq!(finished.code(), Some(2), "{bad}: {finished:?}");
+        assert!(finished.stderr.contains("LINES/s:BURST"), "{finished:?}");
+    }
+}
+
 /// One client never reads; a sender floods the channel; the others keep receiving
 /// every line, and the silent one is dropped with SendQ exceeded.
 #[tokio::test]
 async fn a_client_that_never_reads_is_dropped_and_others_keep_receiving() {
     let server = Server::start(ChatConfig {
         sendq: 32 * 1024,
+        flood: None,
         ..ChatConfig::default()
     })
     .await;
@@ -883,7 +752,7 @@ async fn library_shutdown_tells_every_client() {
     let mut alice = Client::register(server.addr, "alice").await;
     let mut early = Client::connect(server.addr).await;
     early.send("NICK early").await;
-    server.shutdown.cancel();
+    server.begin_shutdown();
     alice.expect_error_and_close("Server shutting down").await;
     early.expect_error_and_close("Server shutting down").await;
     let summary = server.stop().await;

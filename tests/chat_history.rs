@@ -15,59 +15,32 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use netkit::chat::history::SqliteHistory;
-use netkit::chat::irc::Message;
-use netkit::chat::{ChatConfig, ChatServer, Summary};
+use netkit::chat::ChatConfig;
+use netkit::chat::history::{Entry, History, HistoryError, SqliteHistory};
 use rusqlite::{Connection, OpenFlags};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio_util::sync::CancellationToken;
+use tokio::io::AsyncWriteExt;
 
+use common::irc::{Client, Server, read_message};
 use common::{NETKIT, Netkit, within};
 
 // ----------------------------------------------------------------------------
 // Servers, clients, the database
 // ----------------------------------------------------------------------------
 
-/// The library's server with SQLite history at `db`, on a task.
-struct Server {
-    addr: SocketAddr,
-    shutdown: CancellationToken,
-    serving: tokio::task::JoinHandle<Summary>,
-}
-
-impl Server {
-    async fn start(db: &Path, limit: u64) -> Server {
-        let listener = netkit::net::bind_tcp("127.0.0.1:0".parse().expect("address"), 128)
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("local address");
-        let store = SqliteHistory::open(db.to_str().expect("UTF-8 path"), limit).expect("open");
-        let server = ChatServer::with_history(ChatConfig::default(), Box::new(store))
-            .expect("history thread");
-        let shutdown = CancellationToken::new();
-        let signal = shutdown.clone();
-        let serving =
-            tokio::spawn(server.serve(vec![listener], async move { signal.cancelled().await }));
-        Server {
-            addr,
-            shutdown,
-            serving,
-        }
-    }
-
-    async fn stop(self) -> Summary {
-        self.shutdown.cancel();
-        within("serve() returning", self.serving)
-            .await
-            .expect("the server task panicked")
-    }
+/// The library's server with SQLite history at `db`, on a task. Flood control
+/// is off here and below: these tests send as fast as they can.
+async fn start_server(db: &Path, limit: u64) -> Server {
+    let store = SqliteHistory::open(db.to_str().expect("UTF-8 path"), limit).expect("open");
+    let config = ChatConfig {
+        flood: None,
+        ..ChatConfig::default()
+    };
+    Server::with_history(config, Box::new(store)).await
 }
 
 /// `netkit chat serve --irc 127.0.0.1:0 EXTRA` in `dir`, once its ready line is read.
 fn start_binary(extra: &[&str]) -> (Netkit, SocketAddr) {
-    let mut args = vec!["chat", "serve", "--irc", "127.0.0.1:0"];
+    let mut args = vec!["chat", "serve", "--irc", "127.0.0.1:0", "--flood", "off"];
     args.extend_from_slice(extra);
     let mut netkit = Netkit::spawn(&args);
     let line = netkit.line();
@@ -78,79 +51,6 @@ fn ready_addr(line: &str) -> SocketAddr {
     line.strip_prefix("listening irc ")
         .and_then(|a| a.trim().parse().ok())
         .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
-}
-
-/// An IRC client speaking raw lines.
-struct Client {
-    nick: String,
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
-}
-
-impl Client {
-    async fn register(addr: SocketAddr, nick: &str) -> Client {
-        let stream = within("connecting", TcpStream::connect(addr))
-            .await
-            .expect("connect");
-        let (read, writer) = stream.into_split();
-        let mut client = Client {
-            nick: nick.to_string(),
-            reader: BufReader::new(read),
-            writer,
-        };
-        client.send(&format!("NICK {nick}")).await;
-        client.send(&format!("USER {nick} 0 * :The {nick}")).await;
-        client.skip_to(&["376", "422"]).await;
-        client
-    }
-
-    async fn send(&mut self, line: &str) {
-        within(
-            "sending",
-            self.writer.write_all(format!("{line}\r\n").as_bytes()),
-        )
-        .await
-        .expect("send");
-    }
-
-    /// The next message, or `None` at the end of the stream.
-    async fn next(&mut self) -> Option<Message> {
-        next_message(&mut self.reader, &self.nick).await
-    }
-
-    async fn skip_to(&mut self, commands: &[&str]) -> Message {
-        loop {
-            match self.next().await {
-                Some(m) if commands.contains(&m.command.as_str()) => return m,
-                Some(_) => {}
-                None => panic!("{}: stream ended before {commands:?}", self.nick),
-            }
-        }
-    }
-
-    async fn join(&mut self, channel: &str) {
-        self.send(&format!("JOIN {channel}")).await;
-        self.skip_to(&["366"]).await;
-    }
-
-    /// The text of the next PRIVMSG or NOTICE, skipping anything else.
-    async fn next_text(&mut self) -> String {
-        let message = self.skip_to(&["PRIVMSG", "NOTICE"]).await;
-        message.param(1).expect("text").to_string()
-    }
-}
-
-async fn next_message(reader: &mut BufReader<OwnedReadHalf>, nick: &str) -> Option<Message> {
-    let mut line = Vec::new();
-    match within(
-        &format!("{nick}: reading"),
-        reader.read_until(b'\n', &mut line),
-    )
-    .await
-    {
-        Ok(0) | Err(_) => None,
-        Ok(_) => Some(Message::parse(&line).expect("a valid line from the server")),
-    }
 }
 
 /// One stored row.
@@ -210,12 +110,12 @@ fn unix_ms() -> i64 {
 async fn channel_messages_are_in_the_database_before_anyone_sees_them() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let db = dir.path().join("history.db");
-    let server = Server::start(&db, 100).await;
+    let server = start_server(&db, 100).await;
     let mut alice = Client::register(server.addr, "alice").await;
     let mut bob = Client::register(server.addr, "bob").await;
     alice.join("#History").await;
     bob.join("#history").await;
-    alice.skip_to(&["JOIN"]).await;
+    alice.skip_to_any(&["JOIN"]).await;
 
     let before = unix_ms();
     alice.send("PRIVMSG #history :hello there").await;
@@ -232,7 +132,7 @@ async fn channel_messages_are_in_the_database_before_anyone_sees_them() {
     );
     assert_eq!(bob.next_text().await, "a notice");
     assert_eq!(bob.next_text().await, "just between us");
-    alice.skip_to(&["403"]).await;
+    alice.skip_to_any(&["403"]).await;
 
     let stored = rows(&db);
     let after = unix_ms();
@@ -256,7 +156,7 @@ async fn channel_messages_are_in_the_database_before_anyone_sees_them() {
 async fn replies_keep_command_order_while_messages_wait_for_their_commit() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let db = dir.path().join("history.db");
-    let server = Server::start(&db, 100).await;
+    let server = start_server(&db, 100).await;
     let mut alice = Client::register(server.addr, "alice").await;
     let mut bob = Client::register(server.addr, "bob").await;
     alice.join("#c").await;
@@ -272,7 +172,7 @@ async fn replies_keep_command_order_while_messages_wait_for_their_commit() {
         .expect("send");
     let mut replies = Vec::new();
     while replies.last().map(String::as_str) != Some("PONG b") {
-        let message = alice.next().await.expect("a reply");
+        let message = alice.next().await;
         if message.command != "JOIN" {
             let last = message.params.last().cloned().unwrap_or_default();
             replies.push(format!("{} {}", message.command, last));
@@ -299,7 +199,7 @@ async fn delivery_order_is_history_order_under_concurrent_senders() {
     const EACH: usize = 150;
     let dir = tempfile::tempdir().expect("temporary directory");
     let db = dir.path().join("history.db");
-    let server = Server::start(&db, 100_000).await;
+    let server = start_server(&db, 100_000).await;
     let mut listener = Client::register(server.addr, "listener").await;
     listener.join("#order").await;
     let mut senders = Vec::new();
@@ -383,7 +283,7 @@ async fn after_kill_9_every_message_anyone_received_is_in_history() {
         // sent before it, and counts as received.
         let (received, count) = (received.clone(), count.clone());
         readers.push(tokio::spawn(async move {
-            while let Some(message) = next_message(&mut reader, &nick).await {
+            while let Some(message) = read_message(&mut reader, &nick).await {
                 if message.command == "PRIVMSG" {
                     let text = message.param(1).expect("text").to_string();
                     received.lock().expect("lock").push(text);
@@ -577,4 +477,42 @@ fn an_unopenable_database_is_an_error_before_the_ready_line() {
         finished.stderr.contains("cannot open the history database"),
         "{finished:?}"
     );
+}
+
+/// A store that fails in the worst way: it panics on every commit.
+struct PanickingStore;
+
+impl History for PanickingStore {
+    fn commit(&mut self, _batch: &[Entry]) -> Result<(), HistoryError> {
+        panic!("the disk caught fire");
+    }
+}
+
+#[tokio::test]
+async fn a_failing_store_refuses_messages_and_the_server_goes_on() {
+    let config = ChatConfig {
+        flood: None,
+        ..ChatConfig::default()
+    };
+    let server = Server::with_history(config, Box::new(PanickingStore)).await;
+    let mut alice = Client::register(server.addr, "alice").await;
+    let mut bob = Client::register(server.addr, "bob").await;
+    alice.join("#c").await;
+    bob.join("#c").await;
+    alice.expect("JOIN").await;
+    for attempt in ["first", "second"] {
+        alice.send(&format!("PRIVMSG #c :{attempt}")).await;
+        let notice = alice.expect("NOTICE").await;
+        assert_eq!(
+            notice.param(1),
+            Some("Your message was not delivered: history is unavailable"),
+            "{attempt}"
+        );
+        // Nothing reached bob, and everything else still works.
+        bob.assert_nothing_pending().await;
+    }
+    bob.send("PRIVMSG alice :private messages are not stored")
+        .await;
+    assert_eq!(alice.next_text().await, "private messages are not stored");
+    server.stop().await;
 }

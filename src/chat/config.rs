@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+pub use super::flood::FloodLimit;
+
 /// Settings of a [`ChatServer`](super::ChatServer).
 #[derive(Debug, Clone)]
 pub struct ChatConfig {
@@ -11,6 +13,8 @@ pub struct ChatConfig {
     pub network: String,
     /// When set, clients must send this with PASS before registering (464 otherwise).
     pub password: Option<String>,
+    /// IRC operator credentials (OPER name and password).
+    pub opers: Vec<(String, String)>,
     /// Message of the day, one entry per line; `None` answers 422.
     pub motd: Option<Vec<String>>,
     /// Connections served at once, registered or not; one more is sent an ERROR
@@ -19,6 +23,9 @@ pub struct ChatConfig {
     /// Bytes queued for one client before it is disconnected with
     /// `ERROR :SendQ exceeded`.
     pub sendq: usize,
+    /// How fast one client's lines are read; `None` reads them as they come
+    /// (for benchmarks and trusted clients).
+    pub flood: Option<FloodLimit>,
     /// A connection that has not registered within this long is closed.
     pub registration_timeout: Duration,
     /// A registered client silent for this long is sent a PING; silent for as long
@@ -35,9 +42,11 @@ impl Default for ChatConfig {
             server_name: "netkit.local".to_string(),
             network: "netkit".to_string(),
             password: None,
+            opers: Vec::new(),
             motd: None,
             max_clients: 10_000,
             sendq: 1 << 20,
+            flood: Some(FloodLimit::default()),
             registration_timeout: Duration::from_secs(60),
             ping_interval: Duration::from_secs(60),
             grace: Duration::from_secs(5),

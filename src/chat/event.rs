@@ -17,6 +17,9 @@
 pub enum MessageKind {
     Privmsg,
     Notice,
+    /// Tags and no text (IRCv3 message-tags): only for clients that enabled
+    /// them, and never stored.
+    Tagmsg,
 }
 
 impl MessageKind {
@@ -24,6 +27,7 @@ impl MessageKind {
         match self {
             MessageKind::Privmsg => "PRIVMSG",
             MessageKind::Notice => "NOTICE",
+            MessageKind::Tagmsg => "TAGMSG",
         }
     }
 }
@@ -32,8 +36,11 @@ impl MessageKind {
 /// compares them through [`IrcKey`](super::irc::IrcKey).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// Join these channels (valid names), creating the missing ones.
-    Join { channels: Vec<String> },
+    /// Join these channels (valid names) with these keys, creating the missing
+    /// ones.
+    Join {
+        channels: Vec<(String, Option<String>)>,
+    },
     /// `JOIN 0`: leave every channel.
     PartAll,
     /// Leave these channels.
@@ -45,12 +52,49 @@ pub enum Event {
     Nick { nick: String },
     /// Set a channel's topic (empty clears it).
     Topic { channel: String, text: String },
-    /// A PRIVMSG or NOTICE to channels and nicks.
+    /// A PRIVMSG, NOTICE or TAGMSG to channels and nicks, with the client-only
+    /// tags (`+name`) its sender attached.
     Message {
         kind: MessageKind,
         targets: Vec<String>,
         text: String,
+        tags: Vec<Tag>,
     },
+    /// Change a channel's modes (syntax checked; rights are the hub's business).
+    ChannelMode {
+        channel: String,
+        changes: Vec<ModeChange>,
+    },
+    /// Change one's own user modes (`+i`, `+w`, `-o`).
+    UserMode { changes: Vec<ModeChange> },
+    /// Remove these nicks from a channel.
+    Kick {
+        channel: String,
+        nicks: Vec<String>,
+        reason: Option<String>,
+    },
+    /// Invite a nick to a channel.
+    Invite { nick: String, channel: String },
+    /// Become an IRC operator (the credentials were checked by the session).
+    Oper,
+    /// An operator disconnects a nick.
+    Kill { nick: String, reason: String },
+    /// An operator's message to everyone with `+w`.
+    Wallops { text: String },
+    /// Mark the client away with this message (already cut to `AWAYLEN`), or
+    /// back with `None`.
+    Away { text: Option<String> },
     /// Leave the server; peers see `QUIT :reason`.
     Quit { reason: String },
+}
+
+/// A message tag: its key and value.
+pub type Tag = (String, Option<String>);
+
+/// One mode letter set or unset, with its parameter if it takes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModeChange {
+    pub set: bool,
+    pub mode: char,
+    pub arg: Option<String>,
 }

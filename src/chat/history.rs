@@ -45,7 +45,7 @@ mod sqlite;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub(crate) use commit::{Item, Pipeline, Release};
+pub(crate) use commit::{Item, Lookup, Pipeline, Read, Release};
 pub use msgid::msgid;
 pub use sqlite::{Anchor, SqliteHistory};
 
@@ -78,6 +78,21 @@ pub fn now() -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(since.as_millis() as u64)
 }
 
+/// Which messages of one channel CHATHISTORY asks for; pages are oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Page {
+    /// The newest, or the newest after an anchor.
+    Latest(Option<Anchor>),
+    /// The last ones before an anchor.
+    Before(Anchor),
+    /// The first ones after an anchor.
+    After(Anchor),
+    /// Some before an anchor, then the anchor's own message and after.
+    Around(Anchor),
+    /// Strictly between two anchors, counted from the first.
+    Between(Anchor, Anchor),
+}
+
 /// The store could not keep a batch; none of it is delivered.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot store history: {0}")]
@@ -95,6 +110,23 @@ pub trait History: Send + 'static {
     /// Stores a batch in one transaction; returns once it is durable. The hub
     /// delivers a message only after its batch is committed.
     fn commit(&mut self, batch: &[Entry]) -> Result<(), HistoryError>;
+
+    /// Up to `n` messages of `channel` (as spelled by anyone: the store folds
+    /// case), oldest first. A store that keeps nothing finds nothing.
+    fn page(&self, _channel: &str, _page: &Page, _n: usize) -> Result<Vec<Entry>, HistoryError> {
+        Ok(Vec::new())
+    }
+
+    /// Among `channels`, those with messages between two times, each with the
+    /// time of its last one there: at most `n`, the most recent, oldest first.
+    fn targets(
+        &self,
+        _channels: &[String],
+        _between: (SystemTime, SystemTime),
+        _n: usize,
+    ) -> Result<Vec<(String, SystemTime)>, HistoryError> {
+        Ok(Vec::new())
+    }
 
     /// Whether [`upkeep`](History::upkeep) has work worth doing.
     fn upkeep_owed(&self) -> bool {

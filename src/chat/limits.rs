@@ -12,6 +12,10 @@
 /// `MAXTARGETS`); each further target is answered with 407 and skipped.
 pub(crate) const MAX_MESSAGE_TARGETS: usize = 4;
 
+/// The most nicks in one KICK (announced in `TARGMAX`); each further one is
+/// answered with 407 and skipped.
+pub(crate) const MAX_KICK_TARGETS: usize = 4;
+
 /// The most channels in one JOIN, PART or NAMES (announced in `TARGMAX`); each
 /// further one is answered with 407 and skipped.
 pub(crate) const MAX_CHANNEL_TARGETS: usize = 10;
@@ -26,6 +30,27 @@ pub(crate) const MAX_HELD_COMMANDS: usize = 32;
 /// it is answered with 405 for that channel.
 pub(crate) const MAX_CHANNELS_PER_CLIENT: usize = 50;
 
+/// The most mode changes with a parameter in one MODE (announced as `MODES`);
+/// further ones are ignored.
+pub(crate) const MAX_MODES: usize = 6;
+
+/// The most masks in each of a channel's `+b`, `+e` and `+I` lists; one more is
+/// refused with 478.
+pub(crate) const MAX_LIST_ENTRIES: usize = 100;
+
+/// The most channels one client may hold pending invitations to; an INVITE past
+/// it is refused with 407. Joining a channel uses up its invitation.
+pub(crate) const MAX_INVITES: usize = 50;
+
+/// The most bytes of client-only tags (`+name=value`) on one message, as the
+/// IRCv3 message-tags specification bounds them; more is answered with 417 and
+/// the message dropped.
+pub(crate) const MAX_CLIENT_TAGS: usize = 4094;
+
+/// The most messages one CHATHISTORY reply carries (announced as
+/// `CHATHISTORY`); a larger limit is lowered to it.
+pub(crate) const CHATHISTORY_MAX: usize = 500;
+
 /// The longest user name kept (announced as `USERLEN`); longer ones are cut.
 pub(crate) const USER_MAX_LEN: usize = 16;
 
@@ -35,10 +60,32 @@ pub(crate) const REALNAME_MAX_LEN: usize = 64;
 /// The longest topic kept (announced as `TOPICLEN`); longer ones are cut.
 pub(crate) const TOPIC_MAX_LEN: usize = 300;
 
-/// The longest PART or QUIT reason kept; longer ones are cut.
+/// The longest PART, QUIT or KICK reason kept (announced as `KICKLEN`); longer
+/// ones are cut.
 pub(crate) const REASON_MAX_LEN: usize = 300;
 
-/// The longest command name echoed back in 421; longer ones are cut.
+/// The longest away message kept (announced as `AWAYLEN`); longer ones are cut.
+pub(crate) const AWAY_MAX_LEN: usize = 300;
+
+/// The most nicks one USERHOST answers (RFC 2812); further ones are ignored.
+/// Like every reply built from a list of names (NAMES, ISON), the 302 line also
+/// stops at what fits in one 512-byte line: nicks past that are left out.
+pub(crate) const MAX_USERHOST_NICKS: usize = 5;
+
+/// The most nicks the server remembers for WHOWAS, across all nicks: each quit
+/// or nick change adds one and the oldest is forgotten (a ring). At about 150
+/// bytes an entry this caps the memory at a few hundred KiB whatever the churn.
+pub(crate) const WHOWAS_MAX_ENTRIES: usize = 1_000;
+
+/// The most channels one LIST answers (322 lines); the rest are left out, and the
+/// client narrows the list with channel names or an ELIST `>N` filter. With long
+/// topics this keeps one LIST (about 500 KiB) inside the default `--sendq`, so
+/// asking for it cannot get a client disconnected on a large server.
+pub(crate) const LIST_MAX_CHANNELS: usize = 1_000;
+
+/// The longest command name echoed back in 421, or other word of the client's
+/// echoed in an error (a server in 402, a nick in 406, a HELP subject in 524);
+/// longer ones are cut, so that the reply stays within one line.
 pub(crate) const ECHOED_COMMAND_MAX_LEN: usize = 64;
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a char boundary.

@@ -12,20 +12,27 @@
 //! - [`history`]: the store channel messages are committed to before delivery.
 //! - `limits`: every per-client bound and what happens at it.
 //! - `welcome`: the registration burst (001-005, ISUPPORT) and the MOTD.
+//! - `about`: what the server says about itself (VERSION, TIME, INFO, ADMIN, HELP).
 //! - `server`: accept loops, the client limit, graceful shutdown.
 
+mod about;
+mod caps;
+mod chathistory;
+pub mod clock;
 mod config;
 mod connection;
 mod event;
+mod flood;
 pub mod history;
 mod hub;
 pub mod irc;
 mod limits;
 mod lines;
+mod mode;
 mod outbound;
 mod server;
 mod session;
 mod welcome;
 
-pub use config::ChatConfig;
+pub use config::{ChatConfig, FloodLimit};
 pub use server::{ChatServer, Listener, Summary};

@@ -22,18 +22,27 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use tokio::time::Instant;
 
-use super::event::{Event, MessageKind};
+use super::caps::Caps;
+use super::chathistory;
+use super::event::{Event, MessageKind, Tag};
+use super::flood::Bucket;
 use super::history::Release;
-use super::hub::{ClientId, Registration};
+use super::hub::{ClientId, Query, Registration, Unregistered};
 use super::irc::numerics::*;
-use super::irc::{CHANNEL_MAX_LEN, Frame, Message, NICK_MAX_LEN, is_valid_channel, is_valid_nick};
-use super::limits::{
-    ECHOED_COMMAND_MAX_LEN, MAX_CHANNEL_TARGETS, MAX_HELD_COMMANDS, MAX_MESSAGE_TARGETS,
-    REALNAME_MAX_LEN, REASON_MAX_LEN, USER_MAX_LEN, truncate,
+use super::irc::{
+    CHANNEL_MAX_LEN, Frame, Message, NICK_MAX_LEN, irc_eq, is_valid_channel, is_valid_nick,
 };
+use super::limits::{
+    ECHOED_COMMAND_MAX_LEN, MAX_CHANNEL_TARGETS, MAX_CLIENT_TAGS, MAX_HELD_COMMANDS,
+    MAX_KICK_TARGETS, MAX_MESSAGE_TARGETS, MAX_MODES, REALNAME_MAX_LEN, REASON_MAX_LEN,
+    USER_MAX_LEN, truncate,
+};
+use super::mode;
 use super::outbound::Outbound;
 use super::server::Context;
 use super::welcome;
+
+mod info;
 
 /// Whether a registered client is still there: after `interval` without a line
 /// it is sent a PING, and after as long again without one it is dropped. Each
@@ -109,6 +118,8 @@ struct Pending {
     user: Option<(String, String)>,
     /// `CAP LS` was sent: registration waits for `CAP END`.
     negotiating: bool,
+    /// Counts this connection in LUSERS until it registers.
+    unregistered: Option<Unregistered>,
 }
 
 pub(crate) struct Session {
@@ -116,6 +127,8 @@ pub(crate) struct Session {
     out: Outbound,
     host: String,
     stage: Stage,
+    /// The IRCv3 capabilities the client enabled.
+    caps: Caps,
     /// Releases of this session's held lines not known to be done, oldest
     /// first; they complete in this order. A cell because replies are sent
     /// from `&self`.
@@ -124,11 +137,16 @@ pub(crate) struct Session {
 
 impl Session {
     pub(crate) fn new(ctx: Arc<Context>, out: Outbound, peer: IpAddr) -> Session {
+        let pending = Pending {
+            unregistered: Some(ctx.hub.count_unregistered()),
+            ..Pending::default()
+        };
         Session {
             ctx,
             out,
             host: peer.to_string(),
-            stage: Stage::Registering(Pending::default()),
+            stage: Stage::Registering(pending),
+            caps: Caps::default(),
             held: RefCell::new(VecDeque::new()),
         }
     }
@@ -144,13 +162,24 @@ impl Session {
         let mut liveness = Liveness::new(self.ctx.config.ping_interval);
         let quiet = tokio::time::sleep(liveness.interval);
         tokio::pin!(quiet);
+        let mut flood = self.ctx.config.flood.map(Bucket::new);
+        let throttle = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(throttle);
+        let mut throttled = false;
         let ctx = self.ctx.clone();
         let out = self.out.clone();
         let end = loop {
             let registered = matches!(self.stage, Stage::Registered { .. });
             tokio::select! {
-                frame = frames.next() => {
+                frame = frames.next(), if !throttled => {
                     liveness.heard();
+                    if let Some(bucket) = &mut flood {
+                        bucket.take();
+                        if let Some(at) = bucket.next_line_at() {
+                            throttle.as_mut().reset(at);
+                            throttled = true;
+                        }
+                    }
                     if let Some(end) = self.on_frame(frame) {
                         break end;
                     }
@@ -172,6 +201,8 @@ impl Session {
                         End::Quit("Write error".to_string())
                     };
                 }
+                // Over its flood budget: the next line is read once it is due.
+                _ = &mut throttle, if throttled => throttled = false,
                 _ = ctx.draining.cancelled() => break End::Shutdown,
                 _ = &mut registration, if !registered => {
                     break End::Refused("Registration timed out");
@@ -294,13 +325,15 @@ impl Session {
                     .with_param("You have not registered");
                 self.send(reply);
             }
-            (command, &Stage::Registered { id, .. }) => self.command(id, command, &params),
+            (command, &Stage::Registered { id, .. }) => {
+                self.command(id, command, &params, &message.tags)
+            }
         }
         None
     }
 
-    /// A command of a registered client.
-    fn command(&self, id: ClientId, command: &str, params: &[&str]) {
+    /// A command of a registered client, with the tags its line carried.
+    fn command(&self, id: ClientId, command: &str, params: &[&str], tags: &[Tag]) {
         let hub = &self.ctx.hub;
         match command {
             "JOIN" => {
@@ -311,7 +344,12 @@ impl Session {
                     self.hold(hub.apply(id, Event::PartAll).release);
                     return;
                 }
-                let channels = self.channel_targets(list);
+                let mut keys = params.get(1).map(|k| k.split(',')).into_iter().flatten();
+                let channels = self
+                    .channel_targets(list)
+                    .into_iter()
+                    .map(|name| (name, keys.next().map(str::to_string)))
+                    .collect();
                 self.hold(hub.apply(id, Event::Join { channels }).release);
             }
             "PART" => {
@@ -324,20 +362,20 @@ impl Session {
                     .map(|r| truncate(r, REASON_MAX_LEN).to_string());
                 self.hold(hub.apply(id, Event::Part { channels, reason }).release);
             }
-            "PRIVMSG" | "NOTICE" => {
-                let kind = if command == "PRIVMSG" {
-                    MessageKind::Privmsg
-                } else {
-                    MessageKind::Notice
-                };
-                self.message(id, kind, params);
-            }
+            "PRIVMSG" => self.message(id, MessageKind::Privmsg, params, tags),
+            "NOTICE" => self.message(id, MessageKind::Notice, params, tags),
+            "TAGMSG" => self.message(id, MessageKind::Tagmsg, params, tags),
             "TOPIC" => {
                 let Some(channel) = self.required(command, params) else {
                     return;
                 };
                 match params.get(1) {
-                    None => self.hold(hub.topic(id, channel)),
+                    None => {
+                        let query = Query::Topic {
+                            channel: channel.to_string(),
+                        };
+                        self.hold(hub.query(id, query));
+                    }
                     Some(text) => {
                         let event = Event::Topic {
                             channel: channel.to_string(),
@@ -350,12 +388,19 @@ impl Session {
             "NAMES" => {
                 let list = params.first().copied().unwrap_or("");
                 let channels = self.targets(list, MAX_CHANNEL_TARGETS, false);
-                self.hold(hub.names(id, &channels));
+                let channels = channels.into_iter().map(str::to_string).collect();
+                self.hold(hub.query(id, Query::Names { channels }));
             }
-            "WHO" => self.hold(hub.who(id, params.first().copied().unwrap_or("*"))),
+            "WHO" => {
+                let mask = params.first().copied().unwrap_or("*").to_string();
+                self.hold(hub.query(id, Query::Who { mask }));
+            }
             "WHOIS" => match params.last() {
                 // `WHOIS [server] nick`: the nick comes last.
-                Some(nick) => self.hold(hub.whois(id, nick)),
+                Some(nick) => {
+                    let nick = nick.to_string();
+                    self.hold(hub.query(id, Query::Whois { nick }));
+                }
                 None => {
                     let reply = self
                         .numeric(ERR_NONICKNAMEGIVEN)
@@ -363,13 +408,75 @@ impl Session {
                     self.send(reply);
                 }
             },
-            "MOTD" => {
-                let nick = self.addressee().to_string();
-                for line in welcome::motd(&self.ctx.config, &nick) {
-                    self.send(line);
+            "MODE" => self.mode(id, params),
+            "CHATHISTORY" if hub.keeps_history() => match chathistory::parse(params) {
+                Ok(command) => self.hold(hub.chathistory(id, command)),
+                Err(refused) => self.send(refused.to_message(&self.ctx.config.server_name)),
+            },
+            "KICK" => {
+                if params.len() < 2 {
+                    return self.need_more_params(command);
+                }
+                let nicks = self.targets(params[1], MAX_KICK_TARGETS, false);
+                let event = Event::Kick {
+                    channel: params[0].to_string(),
+                    nicks: nicks.into_iter().map(str::to_string).collect(),
+                    reason: params
+                        .get(2)
+                        .map(|r| truncate(r, REASON_MAX_LEN).to_string()),
+                };
+                self.hold(hub.apply(id, event).release);
+            }
+            "INVITE" => {
+                if params.len() < 2 {
+                    return self.need_more_params(command);
+                }
+                let event = Event::Invite {
+                    nick: params[0].to_string(),
+                    channel: params[1].to_string(),
+                };
+                self.hold(hub.apply(id, event).release);
+            }
+            "OPER" => {
+                if params.len() < 2 {
+                    return self.need_more_params(command);
+                }
+                let known = self
+                    .ctx
+                    .config
+                    .opers
+                    .iter()
+                    .any(|(name, pass)| name == params[0] && same_secret(pass, params[1]));
+                if known {
+                    self.hold(hub.apply(id, Event::Oper).release);
+                } else {
+                    let reply = self
+                        .numeric(ERR_PASSWDMISMATCH)
+                        .with_param("Password incorrect");
+                    self.send(reply);
                 }
             }
+            "KILL" => {
+                if params.len() < 2 {
+                    return self.need_more_params(command);
+                }
+                let event = Event::Kill {
+                    nick: params[0].to_string(),
+                    reason: truncate(params[1], REASON_MAX_LEN).to_string(),
+                };
+                self.hold(hub.apply(id, event).release);
+            }
+            "WALLOPS" => {
+                let Some(text) = self.required(command, params) else {
+                    return;
+                };
+                let text = text.to_string();
+                self.hold(hub.apply(id, Event::Wallops { text }).release);
+            }
             _ => {
+                if self.informational(id, command, params) {
+                    return;
+                }
                 let reply = self
                     .numeric(ERR_UNKNOWNCOMMAND)
                     .with_param(truncate(command, ECHOED_COMMAND_MAX_LEN))
@@ -379,9 +486,82 @@ impl Session {
         }
     }
 
-    fn message(&self, id: ClientId, kind: MessageKind, params: &[&str]) {
+    /// MODE for a channel (show, list masks, change) or for oneself.
+    fn mode(&self, id: ClientId, params: &[&str]) {
+        let hub = &self.ctx.hub;
+        let Some(target) = self.required("MODE", params) else {
+            return;
+        };
+        let modestring = params.get(1).copied();
+        if target.starts_with(['#', '&']) {
+            let channel = target.to_string();
+            let Some(modestring) = modestring else {
+                return self.hold(hub.query(id, Query::ChannelModes { channel }));
+            };
+            let parsed = mode::parse_channel(modestring, &params[2..], MAX_MODES);
+            for letter in parsed.unknown {
+                let reply = self
+                    .numeric(ERR_UNKNOWNMODE)
+                    .with_param(letter.to_string())
+                    .with_param("is unknown mode char to me");
+                self.send(reply);
+            }
+            for mode in parsed.lists {
+                let channel = channel.clone();
+                self.hold(hub.query(id, Query::ModeList { channel, mode }));
+            }
+            if !parsed.changes.is_empty() {
+                let event = Event::ChannelMode {
+                    channel,
+                    changes: parsed.changes,
+                };
+                self.hold(hub.apply(id, event).release);
+            }
+            return;
+        }
+        if !irc_eq(target, self.addressee()) {
+            let reply = self
+                .numeric(ERR_USERSDONTMATCH)
+                .with_param("Cant change mode for other users");
+            return self.send(reply);
+        }
+        let Some(modestring) = modestring else {
+            return self.hold(hub.query(id, Query::UserModes));
+        };
+        let (changes, unknown) = mode::parse_user(modestring);
+        if !unknown.is_empty() {
+            let reply = self
+                .numeric(ERR_UMODEUNKNOWNFLAG)
+                .with_param("Unknown MODE flag");
+            self.send(reply);
+        }
+        if !changes.is_empty() {
+            self.hold(hub.apply(id, Event::UserMode { changes }).release);
+        }
+    }
+
+    fn message(&self, id: ClientId, kind: MessageKind, params: &[&str], tags: &[Tag]) {
         // A NOTICE is never answered with an error (RFC 2812 3.3.2).
         let quiet = kind == MessageKind::Notice;
+        // Client-only tags travel only between clients that enabled them.
+        let tags: Vec<Tag> = if self.caps.has(Caps::MESSAGE_TAGS) {
+            tags.iter()
+                .filter(|(key, _)| key.starts_with('+'))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let size: usize = tags
+            .iter()
+            .map(|(key, value)| key.len() + value.as_ref().map_or(0, |v| v.len() + 1) + 1)
+            .sum();
+        if size > MAX_CLIENT_TAGS {
+            let reply = self
+                .numeric(ERR_INPUTTOOLONG)
+                .with_param("Input line was too long");
+            return self.send(reply);
+        }
         let Some(list) = params.first().filter(|t| !t.is_empty()) else {
             if !quiet {
                 let reply = self
@@ -391,7 +571,11 @@ impl Session {
             }
             return;
         };
-        let Some(text) = params.get(1).filter(|t| !t.is_empty()) else {
+        let text = match kind {
+            MessageKind::Tagmsg => Some(&""),
+            _ => params.get(1).filter(|t| !t.is_empty()),
+        };
+        let Some(text) = text else {
             if !quiet {
                 let reply = self.numeric(ERR_NOTEXTTOSEND).with_param("No text to send");
                 self.send(reply);
@@ -403,6 +587,7 @@ impl Session {
             kind,
             targets: targets.into_iter().map(str::to_string).collect(),
             text: text.to_string(),
+            tags,
         };
         let applied = self.ctx.hub.apply(id, event);
         self.hold(applied.release);
@@ -461,8 +646,8 @@ impl Session {
         self.send(pong);
     }
 
-    /// Capability negotiation, with no capabilities yet: enough for clients that
-    /// start with `CAP LS 302` to register.
+    /// Capability negotiation (IRCv3 `CAP`, version 302). During registration,
+    /// `CAP LS` or `CAP REQ` holds registration until `CAP END`.
     fn cap(&mut self, params: &[&str]) -> Option<End> {
         let nick = self.addressee().to_string();
         let server = self.ctx.config.server_name.clone();
@@ -471,15 +656,31 @@ impl Session {
                 .with_source(&server)
                 .with_params([nick.as_str(), sub, rest])
         };
+        let offered = Caps::offered(self.ctx.hub.keeps_history());
         match params.first().map(|s| s.to_ascii_uppercase()).as_deref() {
             Some("LS") => {
                 if let Stage::Registering(pending) = &mut self.stage {
                     pending.negotiating = true;
                 }
-                self.send(reply("LS", ""));
+                self.send(reply("LS", &offered.names()));
             }
-            Some("LIST") => self.send(reply("LIST", "")),
-            Some("REQ") => self.send(reply("NAK", params.get(1).copied().unwrap_or(""))),
+            Some("LIST") => self.send(reply("LIST", &self.caps.names())),
+            Some("REQ") => {
+                let list = params.get(1).copied().unwrap_or("");
+                if let Stage::Registering(pending) = &mut self.stage {
+                    pending.negotiating = true;
+                }
+                match self.caps.request(list, offered) {
+                    Some(caps) => {
+                        self.caps = caps;
+                        if let Stage::Registered { id, .. } = self.stage {
+                            self.ctx.hub.set_caps(id, caps);
+                        }
+                        self.send(reply("ACK", list));
+                    }
+                    None => self.send(reply("NAK", list)),
+                }
+            }
             Some("END") => {
                 if let Stage::Registering(pending) = &mut self.stage {
                     pending.negotiating = false;
@@ -606,15 +807,20 @@ impl Session {
             realname: realname.clone(),
             host: self.host.clone(),
             out: self.out.clone(),
+            caps: self.caps,
             welcome: welcome::burst(&self.ctx, nick, &prefix),
+            motd: welcome::motd(config, nick),
         };
         let nick = nick.clone();
+        // Not unknown any more in the LUSERS that the welcome ends with.
+        pending.unregistered = None;
         match self.ctx.hub.register(registration) {
             Ok(id) => self.stage = Stage::Registered { id, nick },
             Err(_) => {
                 // Taken since NICK was accepted: the client picks another.
                 if let Stage::Registering(pending) = &mut self.stage {
                     pending.nick = None;
+                    pending.unregistered = Some(self.ctx.hub.count_unregistered());
                 }
                 self.nick_in_use(&nick);
             }
@@ -677,4 +883,15 @@ impl Session {
             let _ = self.out.push(line);
         }
     }
+}
+
+/// Compares a secret without stopping at the first difference, so timing does
+/// not tell how much of a guess was right.
+fn same_secret(expected: &str, given: &str) -> bool {
+    let (a, b) = (expected.as_bytes(), given.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for (i, &x) in a.iter().enumerate() {
+        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
 }

@@ -1,19 +1,22 @@
-//! What a client is told when it registers: 001 to 005 and the message of the day.
+//! What a client is told when it registers: 001 to 005 and the message of the
+//! day (the hub puts LUSERS between them), and the ISUPPORT lines VERSION repeats.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
+use super::clock::utc_date;
 use super::config::ChatConfig;
 use super::irc::numerics::*;
 use super::irc::{CHANNEL_MAX_LEN, MAX_LINE, Message, NICK_MAX_LEN};
 use super::limits::{
-    MAX_CHANNEL_TARGETS, MAX_CHANNELS_PER_CLIENT, MAX_MESSAGE_TARGETS, TOPIC_MAX_LEN, USER_MAX_LEN,
-    truncate,
+    AWAY_MAX_LEN, CHATHISTORY_MAX, MAX_CHANNEL_TARGETS, MAX_CHANNELS_PER_CLIENT, MAX_KICK_TARGETS,
+    MAX_MESSAGE_TARGETS, MAX_MODES, REASON_MAX_LEN, TOPIC_MAX_LEN, USER_MAX_LEN, truncate,
 };
+use super::mode;
 use super::server::Context;
 
-const VERSION: &str = concat!("netkit-", env!("CARGO_PKG_VERSION"));
+/// The server's version, as 002, 004 and VERSION give it.
+pub(crate) const VERSION: &str = concat!("netkit-", env!("CARGO_PKG_VERSION"));
 
-/// The registration burst: 001-005, then the MOTD (375/372/376) or 422.
+/// The start of the registration burst: 001-005. The MOTD (375/372/376 or 422)
+/// comes after LUSERS, which the hub adds as it counts the newcomer.
 pub(crate) fn burst(ctx: &Context, nick: &str, prefix: &str) -> Vec<Message> {
     let config = &ctx.config;
     let server = config.server_name.as_str();
@@ -26,36 +29,67 @@ pub(crate) fn burst(ctx: &Context, nick: &str, prefix: &str) -> Vec<Message> {
             .with_param(format!("Your host is {server}, running version {VERSION}")),
         numeric(server, nick, RPL_CREATED)
             .with_param(format!("This server was created {}", utc_date(ctx.started))),
-        // No user modes yet; `-` keeps the parameter count clients expect.
-        numeric(server, nick, RPL_MYINFO).with_params([server, VERSION, "-", "ov"]),
-        numeric(server, nick, RPL_ISUPPORT)
-            .with_params(isupport(config))
-            .with_param("are supported by this server"),
+        numeric(server, nick, RPL_MYINFO).with_params([
+            server,
+            VERSION,
+            mode::USER_MODES,
+            &mode::channel_mode_letters(),
+        ]),
     ];
-    lines.extend(motd(config, nick));
+    lines.extend(isupport_lines(config, ctx.hub.keeps_history(), nick));
     lines
 }
 
-/// The ISUPPORT tokens: what clients may rely on, each matching an enforced limit.
-/// Thirteen at most fit one 005 line; past that, split the line.
-fn isupport(config: &ChatConfig) -> Vec<String> {
-    vec![
+/// The 005 lines: the tokens, at most [`TOKENS_PER_LINE`] a line.
+pub(crate) fn isupport_lines(config: &ChatConfig, history: bool, nick: &str) -> Vec<Message> {
+    isupport(config, history)
+        .chunks(TOKENS_PER_LINE)
+        .map(|tokens| {
+            numeric(&config.server_name, nick, RPL_ISUPPORT)
+                .with_params(tokens.iter().cloned())
+                .with_param("are supported by this server")
+        })
+        .collect()
+}
+
+/// How many ISUPPORT tokens one 005 line carries: with the nick and the
+/// trailing text, well within the 15 parameters a line may have.
+const TOKENS_PER_LINE: usize = 12;
+
+/// The ISUPPORT tokens: what clients may rely on, each matching an enforced
+/// limit; CHATHISTORY only when history is kept.
+fn isupport(config: &ChatConfig, history: bool) -> Vec<String> {
+    let mut tokens = vec![
         "CASEMAPPING=rfc1459".to_string(),
         "CHANTYPES=#&".to_string(),
         "PREFIX=(ov)@+".to_string(),
+        mode::chanmodes_token(),
+        format!("MODES={MAX_MODES}"),
+        "EXCEPTS=e".to_string(),
+        "INVEX=I".to_string(),
+        format!("KICKLEN={REASON_MAX_LEN}"),
         format!("NICKLEN={NICK_MAX_LEN}"),
         format!("CHANNELLEN={CHANNEL_MAX_LEN}"),
         format!("TOPICLEN={TOPIC_MAX_LEN}"),
         format!("USERLEN={USER_MAX_LEN}"),
         format!("CHANLIMIT=#&:{MAX_CHANNELS_PER_CLIENT}"),
         format!(
-            "TARGMAX=JOIN:{c},PART:{c},NAMES:{c},PRIVMSG:{m},NOTICE:{m}",
+            "TARGMAX=JOIN:{c},PART:{c},NAMES:{c},LIST:{c},PRIVMSG:{m},NOTICE:{m},KICK:{k}",
             c = MAX_CHANNEL_TARGETS,
-            m = MAX_MESSAGE_TARGETS
+            m = MAX_MESSAGE_TARGETS,
+            k = MAX_KICK_TARGETS,
         ),
         format!("MAXTARGETS={MAX_MESSAGE_TARGETS}"),
         format!("NETWORK={}", config.network),
-    ]
+        format!("AWAYLEN={AWAY_MAX_LEN}"),
+        // LIST takes `>N` and `<N` member-count filters.
+        "ELIST=U".to_string(),
+    ];
+    if history {
+        tokens.push(format!("CHATHISTORY={CHATHISTORY_MAX}"));
+        tokens.push("MSGREFTYPES=msgid,timestamp".to_string());
+    }
+    tokens
 }
 
 /// 375, one 372 per line, 376; or 422 without a MOTD.
@@ -79,42 +113,17 @@ pub(crate) fn motd(config: &ChatConfig, nick: &str) -> Vec<Message> {
     lines
 }
 
-/// `2026-11-22 04:10:57 UTC`.
-fn utc_date(time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
-    fn dates_are_civil() {
-        assert_eq!(utc_date(UNIX_EPOCH), "1970-01-01 00:00:00 UTC");
-        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400 + 3661);
-        assert_eq!(utc_date(leap), "2000-02-29 01:01:01 UTC");
-    }
-
-    #[test]
-    fn isupport_fits_one_line() {
-        assert!(isupport(&ChatConfig::default()).len() <= 13);
+    fn isupport_lines_fit_the_limits() {
+        let lines = isupport_lines(&ChatConfig::default(), true, "somebody");
+        assert!(lines.len() >= 2, "the tokens are split");
+        for line in lines {
+            assert!(line.params.len() <= 15, "{}", line.to_line());
+            assert!(line.to_bytes().len() <= MAX_LINE, "{}", line.to_line());
+        }
     }
 }

@@ -50,9 +50,11 @@ pub async fn serve(args: ChatServeArgs) -> Result<ExitCode> {
         ChatConfig {
             server_name: args.server_name,
             password: args.password,
+            opers: args.oper,
             motd: args.motd.map(|motd| motd.0),
             max_clients: args.max_clients as usize,
             sendq: args.sendq,
+            flood: args.flood.0,
             ping_interval: args.ping_interval,
             ..ChatConfig::default()
         },

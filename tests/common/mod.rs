@@ -7,6 +7,8 @@
 
 #![allow(dead_code)] // Each test crate uses a different part of this module.
 
+pub mod irc;
+
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;

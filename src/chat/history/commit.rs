@@ -16,6 +16,7 @@
 //! A push that overflows a receiver's queue closes that queue, and the
 //! receiver's session then leaves as after any overflow (`SendQ exceeded`).
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use super::{Entry, History};
+use super::{Entry, History, HistoryError};
 use crate::chat::outbound::Outbound;
 
 /// Most items committed in one transaction: a bound on how long one commit and
@@ -44,19 +45,32 @@ pub(crate) struct Fanout {
     pub stored: bool,
 }
 
+/// A read of the store for one client (CHATHISTORY), answered in queue order:
+/// it sees everything committed before it, and its lines follow the lines
+/// queued before it.
+pub(crate) struct Lookup {
+    pub to: Outbound,
+    pub read: Read,
+}
+
+/// Reads the store and gives the lines to send.
+pub(crate) type Read = Box<dyn FnOnce(&dyn History) -> Vec<Bytes> + Send>;
+
 /// What one hub operation produced while a commit was pending.
 #[derive(Default)]
 pub(crate) struct Item {
     pub entries: Vec<Entry>,
     /// In the order the hub produced them.
     pub lines: Vec<Fanout>,
+    /// Answered after `lines` are released.
+    pub lookup: Option<Lookup>,
     /// Told to the sender if the entries cannot be stored.
     pub on_failure: Option<(Outbound, Bytes)>,
 }
 
 impl Item {
     pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty() && self.lines.is_empty()
+        self.entries.is_empty() && self.lines.is_empty() && self.lookup.is_none()
     }
 
     /// Holds `line` for `to`. Consecutive pushes of the same line (a fan-out)
@@ -167,11 +181,18 @@ impl Pipeline {
     pub(crate) fn submit(&self, item: Item) -> Release {
         let (released, wait) = oneshot::channel();
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        if self.jobs.send(Job::Item(item, released)).is_err() {
-            // The thread is gone (closed at shutdown): the item is neither stored
-            // nor delivered, which keeps "delivered means stored".
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
-            tracing::debug!("history closed; held lines dropped");
+        if let Err(mpsc::SendError(Job::Item(item, released))) =
+            self.jobs.send(Job::Item(item, released))
+        {
+            // The thread is gone (closed at shutdown): what needs no storing is
+            // delivered, messages are not (their senders are told), which keeps
+            // "delivered means stored".
+            tracing::debug!("history closed; messages refused");
+            let refused = Committed {
+                batch: vec![(item, released)],
+                ok: false,
+            };
+            release(refused, &super::NoHistory, &self.in_flight);
         }
         Release(Some(wait))
     }
@@ -285,7 +306,9 @@ impl Committer {
             true
         } else {
             let started = Instant::now();
-            let result = self.store.commit(&entries);
+            // A store that panics fails this batch, not the server.
+            let result = catch_unwind(AssertUnwindSafe(|| self.store.commit(&entries)))
+                .unwrap_or_else(|_| Err(HistoryError("the store failed unexpectedly".into())));
             let took = started.elapsed();
             let s = &mut self.stats;
             s.batches += 1;
@@ -308,7 +331,7 @@ impl Committer {
             batch: std::mem::take(batch),
             ok: committed,
         };
-        release(done, &self.in_flight);
+        release(done, &*self.store, &self.in_flight);
     }
 
     /// Runs one round of upkeep; false if it failed.
@@ -327,8 +350,8 @@ impl Committer {
 }
 
 /// Pushes a committed batch's lines into the outbound queues, item after item,
-/// and tells each waiting session.
-fn release(committed: Committed, in_flight: &AtomicUsize) {
+/// answers its lookups, and tells each waiting session.
+fn release(committed: Committed, store: &dyn History, in_flight: &AtomicUsize) {
     for (item, released) in committed.batch {
         for fanout in &item.lines {
             if fanout.stored && !committed.ok {
@@ -337,6 +360,16 @@ fn release(committed: Committed, in_flight: &AtomicUsize) {
             for out in &fanout.to {
                 // An overflow closes that receiver's queue; its session leaves.
                 let _ = out.push(fanout.line.clone());
+            }
+        }
+        if let Some(lookup) = item.lookup {
+            match catch_unwind(AssertUnwindSafe(|| (lookup.read)(store))) {
+                Ok(lines) => {
+                    for line in lines {
+                        let _ = lookup.to.push(line);
+                    }
+                }
+                Err(_) => tracing::error!("a history lookup failed unexpectedly"),
             }
         }
         if !committed.ok

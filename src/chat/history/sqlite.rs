@@ -28,9 +28,9 @@ use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Entry, History, HistoryError};
+use super::{Entry, History, HistoryError, Page};
 use crate::chat::irc::irc_lower;
 
 /// Most rows one upkeep transaction deletes.
@@ -216,6 +216,130 @@ impl SqliteHistory {
         self.select(&sql, params![irc_lower(channel), value, n as i64])
     }
 
+    /// The `n` newest messages of `channel` after `anchor`, oldest first.
+    pub fn latest_after(
+        &self,
+        channel: &str,
+        anchor: &Anchor,
+        n: usize,
+    ) -> Result<Vec<Entry>, HistoryError> {
+        let (condition, value) = anchor_condition(anchor, ">");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM (SELECT * FROM messages WHERE channel = ?1 AND {condition} \
+             ORDER BY seq DESC LIMIT ?3) ORDER BY seq"
+        );
+        self.select(&sql, params![irc_lower(channel), value, n as i64])
+    }
+
+    /// About `n / 2` messages of `channel` before `anchor`, then the rest of
+    /// `n` from the anchor on (the anchor's own message included), oldest
+    /// first.
+    pub fn around(
+        &self,
+        channel: &str,
+        anchor: &Anchor,
+        n: usize,
+    ) -> Result<Vec<Entry>, HistoryError> {
+        let mut entries = self.before(channel, anchor, n / 2)?;
+        let (condition, value) = anchor_condition(anchor, ">=");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM messages WHERE channel = ?1 AND {condition} \
+             ORDER BY seq LIMIT ?3"
+        );
+        let rest = n - entries.len();
+        entries.extend(self.select(&sql, params![irc_lower(channel), value, rest as i64])?);
+        Ok(entries)
+    }
+
+    /// Up to `n` messages of `channel` strictly between two anchors, oldest
+    /// first: the first ones after `from` when `from` is the earlier anchor,
+    /// the last ones before it otherwise. An unknown msgid gives nothing.
+    pub fn between(
+        &self,
+        channel: &str,
+        from: &Anchor,
+        to: &Anchor,
+        n: usize,
+    ) -> Result<Vec<Entry>, HistoryError> {
+        let (Some(start), Some(end)) = (self.anchor_time(from)?, self.anchor_time(to)?) else {
+            return Ok(Vec::new());
+        };
+        let forward = start <= end;
+        let (from_op, to_op, order) = if forward {
+            (">", "<", "ASC")
+        } else {
+            ("<", ">", "DESC")
+        };
+        let (from_condition, from_value) = anchor_condition_at(from, from_op, 2);
+        let (to_condition, to_value) = anchor_condition_at(to, to_op, 3);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM (SELECT * FROM messages WHERE channel = ?1 \
+             AND {from_condition} AND {to_condition} ORDER BY seq {order} LIMIT ?4) ORDER BY seq"
+        );
+        let channel = irc_lower(channel);
+        self.select(&sql, params![channel, from_value, to_value, n as i64])
+    }
+
+    /// The channels among `channels` with messages between two times (either
+    /// order, both excluded), each with the time of its last one there, the
+    /// `n` most recent, in ascending time order as CHATHISTORY TARGETS lists
+    /// them.
+    pub fn targets(
+        &self,
+        channels: &[String],
+        between: (SystemTime, SystemTime),
+        n: usize,
+    ) -> Result<Vec<(String, SystemTime)>, HistoryError> {
+        let (low, high) = (between.0.min(between.1), between.0.max(between.1));
+        let mut found = Vec::new();
+        let fail = |err: rusqlite::Error| HistoryError(format!("cannot read history: {err}"));
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT target, max(time_ms) FROM messages \
+                 WHERE channel = ?1 AND time_ms > ?2 AND time_ms < ?3 GROUP BY channel",
+            )
+            .map_err(fail)?;
+        for channel in channels {
+            let row = stmt
+                .query_row(
+                    params![irc_lower(channel), millis(low), millis(high)],
+                    |row| {
+                        Ok((
+                            row.get::<_, Option<String>>(0)?,
+                            row.get::<_, Option<i64>>(1)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(fail)?;
+            if let Some((Some(target), Some(ms))) = row {
+                found.push((target, UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)));
+            }
+        }
+        found.sort_by_key(|(_, time)| *time);
+        let skip = found.len().saturating_sub(n);
+        Ok(found.split_off(skip))
+    }
+
+    /// Where an anchor is, as (time, sequence number): messages sent in the
+    /// same millisecond are told apart by their number. `None` for an unknown
+    /// msgid.
+    fn anchor_time(&self, anchor: &Anchor) -> Result<Option<(i64, i64)>, HistoryError> {
+        match anchor {
+            Anchor::Time(time) => Ok(Some((millis(*time), 0))),
+            Anchor::MsgId(id) => self
+                .conn
+                .query_row(
+                    "SELECT time_ms, seq FROM messages WHERE msgid = ?1",
+                    params![id],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()
+                .map_err(|err| HistoryError(format!("cannot read history: {err}"))),
+        }
+    }
+
     /// Rows kept for `channel`.
     pub fn count(&self, channel: &str) -> u64 {
         self.counts.get(&irc_lower(channel)).copied().unwrap_or(0)
@@ -236,16 +360,21 @@ impl SqliteHistory {
     }
 }
 
-/// The SQL condition for rows before (`<`) or after (`>`) an anchor, and its
-/// parameter (`?2`).
+/// The SQL condition for rows before (`<`), after (`>`) or at and after
+/// (`>=`) an anchor, and its parameter (`?2`).
 fn anchor_condition(anchor: &Anchor, op: &str) -> (String, rusqlite::types::Value) {
+    anchor_condition_at(anchor, op, 2)
+}
+
+/// `anchor_condition` with the parameter at `?N`.
+fn anchor_condition_at(anchor: &Anchor, op: &str, n: u8) -> (String, rusqlite::types::Value) {
     use rusqlite::types::Value;
     match anchor {
         Anchor::MsgId(id) => (
-            format!("seq {op} (SELECT seq FROM messages WHERE msgid = ?2)"),
+            format!("seq {op} (SELECT seq FROM messages WHERE msgid = ?{n})"),
             Value::Text(id.clone()),
         ),
-        Anchor::Time(time) => (format!("time_ms {op} ?2"), Value::Integer(millis(*time))),
+        Anchor::Time(time) => (format!("time_ms {op} ?{n}"), Value::Integer(millis(*time))),
     }
 }
 
@@ -310,6 +439,26 @@ impl History for SqliteHistory {
             self.last_seq = self.last_seq.max(last.seq);
         }
         Ok(())
+    }
+
+    fn page(&self, channel: &str, page: &Page, n: usize) -> Result<Vec<Entry>, HistoryError> {
+        match page {
+            Page::Latest(None) => self.latest(channel, n),
+            Page::Latest(Some(anchor)) => self.latest_after(channel, anchor, n),
+            Page::Before(anchor) => self.before(channel, anchor, n),
+            Page::After(anchor) => self.after(channel, anchor, n),
+            Page::Around(anchor) => self.around(channel, anchor, n),
+            Page::Between(from, to) => self.between(channel, from, to, n),
+        }
+    }
+
+    fn targets(
+        &self,
+        channels: &[String],
+        between: (SystemTime, SystemTime),
+        n: usize,
+    ) -> Result<Vec<(String, SystemTime)>, HistoryError> {
+        SqliteHistory::targets(self, channels, between, n)
     }
 
     fn upkeep_owed(&self) -> bool {
@@ -443,6 +592,46 @@ mod tests {
         assert_eq!(seqs(&store.before("#b", &anchor, 2).unwrap()), [6, 8]);
         assert_eq!(seqs(&store.after("#b", &anchor, 2).unwrap()), [12, 14]);
         assert_eq!(seqs(&store.after("#a", &anchor, 1).unwrap()), [11]);
+    }
+
+    #[test]
+    fn latest_after_around_and_between() {
+        let (store, entries) = filled(100);
+        let at = |i: usize| Anchor::MsgId(entries[i - 1].msgid.clone());
+        let page = |p: Page, n| seqs(&store.page("#a", &p, n).unwrap());
+        assert_eq!(page(Page::Latest(Some(at(13))), 10), [15, 17, 19]);
+        assert_eq!(page(Page::Latest(Some(at(13))), 2), [17, 19]);
+        // Around includes the anchor's own message.
+        assert_eq!(page(Page::Around(at(11)), 4), [7, 9, 11, 13]);
+        assert_eq!(page(Page::Around(at(1)), 3), [1, 3, 5]);
+        // Between counts from the first anchor, in either direction.
+        assert_eq!(page(Page::Between(at(3), at(15)), 2), [5, 7]);
+        assert_eq!(page(Page::Between(at(15), at(3)), 2), [11, 13]);
+        let time = Anchor::Time(entries[18].time); // seq 19
+        assert_eq!(page(Page::Between(at(13), time), 10), [15, 17]);
+        let unknown = Anchor::MsgId("0".repeat(26));
+        assert!(page(Page::Between(unknown, at(3)), 10).is_empty());
+    }
+
+    #[test]
+    fn targets_lists_channels_with_messages_in_a_window() {
+        let (store, entries) = filled(100);
+        let channels = ["#a".to_string(), "#B".to_string(), "#none".to_string()];
+        let window = (entries[0].time, entries[10].time); // seq 1 to 11, excluded
+        let found = store.targets(&channels, window, 10).unwrap();
+        // #A's last message in the window is 9, #b's is 10: oldest first.
+        assert_eq!(
+            found,
+            [
+                ("#A".to_string(), entries[8].time),
+                ("#b".to_string(), entries[9].time)
+            ]
+        );
+        let (later, earlier) = window;
+        assert_eq!(
+            store.targets(&channels, (earlier, later), 1).unwrap(),
+            found[1..]
+        );
     }
 
     #[test]

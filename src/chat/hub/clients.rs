@@ -1,0 +1,95 @@
+//! The registered clients and how lines reach them: straight into their
+//! outbound queues, or held for the commit thread while a commit is pending.
+
+use std::collections::{HashMap, HashSet};
+
+use bytes::Bytes;
+
+use super::ClientId;
+use crate::chat::caps::Caps;
+use crate::chat::history::Item;
+use crate::chat::irc::{IrcKey, Message};
+use crate::chat::outbound::Outbound;
+
+#[derive(Default)]
+pub(super) struct Clients {
+    pub map: HashMap<ClientId, Client>,
+    pub overflowed: Vec<ClientId>,
+    /// While set, lines are held here for the commit thread instead of pushed.
+    pub held: Option<Item>,
+}
+
+pub(super) struct Client {
+    pub nick: String,
+    pub user: String,
+    pub host: String,
+    pub realname: String,
+    pub out: Outbound,
+    pub channels: HashSet<IrcKey>,
+    /// Channels it was invited to and has not joined since (they let it pass
+    /// `+i`), at most `MAX_INVITES`.
+    pub invites: HashSet<IrcKey>,
+    /// The IRCv3 capabilities it enabled: which form of a tagged line it gets.
+    pub caps: Caps,
+    /// User modes: `+o` (an IRC operator), `+i` (invisible), `+w` (wallops).
+    pub oper: bool,
+    pub invisible: bool,
+    pub wallops: bool,
+    /// The AWAY message, while the client is away.
+    pub away: Option<String>,
+}
+
+impl Client {
+    /// `+iow`, as 221 shows it.
+    pub(super) fn modes(&self) -> String {
+        let mut modes = String::from("+");
+        for (set, c) in [(self.invisible, 'i'), (self.oper, 'o'), (self.wallops, 'w')] {
+            if set {
+                modes.push(c);
+            }
+        }
+        modes
+    }
+
+    pub(super) fn prefix(&self) -> String {
+        format!("{}!{}@{}", self.nick, self.user, self.host)
+    }
+
+    /// The WHO flags before any channel prefix: `H` here or `G` gone (away),
+    /// then `*` for an operator.
+    pub(super) fn presence_flags(&self) -> &'static str {
+        match (self.away.is_some(), self.oper) {
+            (false, false) => "H",
+            (false, true) => "H*",
+            (true, false) => "G",
+            (true, true) => "G*",
+        }
+    }
+}
+
+impl Clients {
+    /// Queues `line` for `id`; an overflow is noted for removal.
+    pub(super) fn send(&mut self, id: ClientId, line: &Bytes) {
+        self.send_stored(id, line, false);
+    }
+
+    /// Queues `line` for `id`, held while a commit is pending. A `stored`
+    /// line is dropped if its message cannot be stored.
+    pub(super) fn send_stored(&mut self, id: ClientId, line: &Bytes, stored: bool) {
+        let Some(client) = self.map.get(&id) else {
+            return;
+        };
+        match &mut self.held {
+            Some(held) => held.push(&client.out, line, stored),
+            None => {
+                if client.out.push(line.clone()).is_err() {
+                    self.overflowed.push(id);
+                }
+            }
+        }
+    }
+
+    pub(super) fn send_message(&mut self, id: ClientId, message: Message) {
+        self.send(id, &message.to_bytes());
+    }
+}

@@ -42,7 +42,7 @@ pub enum Command {
     /// Fetch many URLs at once: limits, retries, files, a JSON-lines report.
     #[command(after_help = EXIT_CODES)]
     Fetch(FetchArgs),
-    /// IRC chat: the server.
+    /// IRC chat: the server and a terminal client.
     #[command(subcommand)]
     Chat(ChatCommand),
 }
@@ -318,23 +318,66 @@ fn parse_header(text: &str) -> Result<(String, String), String> {
 #[derive(Debug, Subcommand)]
 pub enum ChatCommand {
     /// Serve IRC (RFC 1459/2812 core) until SIGINT or SIGTERM.
-    #[command(after_help = EXIT_CODES)]
-    Serve(ChatServeArgs),
-}
-
-#[derive(Debug, Args)]
-#[command(
+    #[command(
+        after_help = EXIT_CODES,
     long_about = "Serve IRC (RFC 1459/2812 core) until SIGINT or SIGTERM.\n\n\
 For each bound socket a ready line `listening irc ADDR` (or `listening ircs ADDR` for \
-TLS) is printed on stdout. Port 0 picks a free port. Any IRC client can connect; plain \
-and TLS clients share the same channels; `/HELP` lists the commands the server knows. \
---ircs needs --tls-cert and --tls-key (PEM files, read at start; a missing or invalid \
-one is bad usage, exit 2). A client that stops reading is \
+TLS, `listening http ADDR` and `listening https ADDR` for the web front door) is printed \
+on stdout. Port 0 picks a free port. Any IRC client can connect; browsers open the page \
+at http://ADDR/ and chat over a WebSocket; plain, TLS and web clients share the same \
+channels; `/HELP` lists the commands the server knows. --ircs and --https need \
+--tls-cert and --tls-key (PEM files, read at start; a missing or invalid one is bad \
+usage, exit 2). Flood control (--flood) delays a client's excess lines, in order. A \
+client that stops reading is \
 disconnected with `ERROR :SendQ exceeded` once --sendq bytes wait for it; nobody else \
 slows down. On SIGINT/SIGTERM every client gets `ERROR :Server shutting down`, the \
 server waits a few seconds for those lines to leave, prints a summary to stderr and \
 exits 0."
-)]
+    )]
+    Serve(Box<ChatServeArgs>),
+    /// A terminal IRC client, for netkit's server or any other.
+    #[command(
+        after_help = join_help(),
+        long_about = "A terminal IRC client, for netkit's server or any other.\n\n\
+Connects, registers as --nick (adding `_` while the nick is taken), joins the --channel \
+channels, then reads standard input and the server at the same time. Each event is one \
+line on stdout, in local time: `HH:MM #chan <nick> text`; errors from the server start \
+with `!!`. End of input, /quit, SIGINT and SIGTERM quit politely (QUIT, then exit 0); \
+a lost connection exits 1 with the reason on stderr."
+    )]
+    Join(ChatJoinArgs),
+}
+
+fn join_help() -> String {
+    format!("{}\n\n{EXIT_CODES}", netkit::chat::client::COMMANDS_HELP)
+}
+
+#[derive(Debug, Args)]
+pub struct ChatJoinArgs {
+    /// Server address, HOST:PORT (the port defaults to 6667, or 6697 with --tls).
+    #[arg(value_parser = netkit::chat::client::parse_server_addr)]
+    pub addr: String,
+    /// The nickname to register.
+    #[arg(short, long, value_parser = netkit::chat::client::parse_nick, value_name = "NICK")]
+    pub nick: String,
+    /// A channel to join once registered; repeat for several. The last is the current one.
+    #[arg(short, long = "channel", value_parser = netkit::chat::client::parse_channel, value_name = "CHAN")]
+    pub channels: Vec<String>,
+    /// Connect with TLS, checking the server's certificate and name.
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: trust the CA certificates in this PEM file instead of the system's; repeat for several.
+    #[arg(long = "ca-cert", value_name = "PEM", requires = "tls")]
+    pub ca_certs: Vec<PathBuf>,
+    /// The server password (sent with PASS).
+    #[arg(long, value_name = "PASS")]
+    pub password: Option<String>,
+    /// How long connecting and registering may take.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DUR")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
 pub struct ChatServeArgs {
     /// IRC address to serve on; repeat for several (IPv4 or [IPv6]:port). Default 127.0.0.1:6667 when neither --irc nor --ircs is given.
     #[arg(long = "irc", value_name = "ADDR", value_parser = parse_listen_addr)]
@@ -342,10 +385,19 @@ pub struct ChatServeArgs {
     /// IRC over TLS address to serve on (6697 by convention); repeat for several. Needs --tls-cert and --tls-key.
     #[arg(long = "ircs", value_name = "ADDR", value_parser = parse_listen_addr)]
     pub ircs: Vec<SocketAddr>,
-    /// TLS certificate chain for --ircs: a PEM file, the server's certificate first.
+    /// HTTP address for the chat page and IRC over WebSocket (at / and /ws), /healthz and /metrics; repeat for several, `off` for none. Default 127.0.0.1:8080.
+    #[arg(long = "http", value_name = "ADDR|off", value_parser = parse_http_addr)]
+    pub http: Vec<HttpAddr>,
+    /// HTTPS address for the same (page, WebSocket over TLS); repeat for several. Needs --tls-cert and --tls-key.
+    #[arg(long = "https", value_name = "ADDR", value_parser = parse_listen_addr)]
+    pub https: Vec<SocketAddr>,
+    /// A web origin (like https://chat.example.com) whose pages may open a WebSocket; repeat for several. Default: only the page's own origin. Clients that send no Origin (not browsers) are always allowed.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
+    /// TLS certificate chain for --ircs and --https: a PEM file, the server's certificate first.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
-    /// TLS private key for --ircs: a PEM file (PKCS#8, PKCS#1 or SEC1).
+    /// TLS private key for --ircs and --https: a PEM file (PKCS#8, PKCS#1 or SEC1).
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// The server's name: the source of its replies.
@@ -420,6 +472,20 @@ fn parse_ping_interval(text: &str) -> Result<Duration, String> {
         Ok(_) => Err(format!("invalid ping interval {text:?}: at least 1s")),
         Err(err) => Err(err.to_string()),
     }
+}
+
+/// An HTTP address, or `off`. A type of its own, because clap reads an
+/// `Option` item as an optional flag.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpAddr(pub Option<SocketAddr>);
+
+fn parse_http_addr(text: &str) -> Result<HttpAddr, String> {
+    if text == "off" {
+        return Ok(HttpAddr(None));
+    }
+    parse_listen_addr(text)
+        .map(|addr| HttpAddr(Some(addr)))
+        .map_err(|err| err.to_string())
 }
 
 /// A flood limit, or none. A type of its own, because clap reads an `Option`

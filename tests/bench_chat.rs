@@ -33,6 +33,8 @@ impl ChatServe {
             ":memory:",
             "--flood",
             "off",
+            "--http",
+            "off",
         ]);
         let line = netkit.line();
         let addr = match line.split_whitespace().collect::<Vec<_>>()[..] {

@@ -9,14 +9,13 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use netkit::chat::{ChatConfig, FloodLimit};
 
-use common::irc::{Client, Server, assert_numeric, nick_of};
+use common::irc::{ChatServeProcess, Client, Server, assert_numeric, nick_of};
 use common::{Netkit, within};
 
 // ----------------------------------------------------------------------------
@@ -759,26 +758,13 @@ async fn library_shutdown_tells_every_client() {
     assert_eq!(summary.connections, 2);
 }
 
-/// `netkit chat serve` on a free port, once its ready line is read.
-fn start_binary(extra: &[&str]) -> (Netkit, SocketAddr) {
-    let mut args = vec!["chat", "serve", "--irc", "127.0.0.1:0", "--db", ":memory:"];
-    args.extend_from_slice(extra);
-    let mut netkit = Netkit::spawn(&args);
-    let line = netkit.line();
-    let addr = line
-        .strip_prefix("listening irc ")
-        .and_then(|a| a.trim().parse().ok())
-        .unwrap_or_else(|| panic!("unexpected ready line {line:?}"));
-    (netkit, addr)
-}
-
 #[tokio::test]
 async fn the_binary_serves_and_shuts_down_on_sigterm() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let motd = dir.path().join("motd.txt");
     std::fs::write(&motd, "Welcome!\nBe kind.\n").expect("write the MOTD");
     let motd = motd.to_str().expect("UTF-8 path");
-    let (mut netkit, addr) = start_binary(&[
+    let ChatServeProcess { mut netkit, addr } = ChatServeProcess::start(&[
         "--server-name",
         "irc.test",
         "--password",

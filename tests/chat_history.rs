@@ -40,7 +40,16 @@ async fn start_server(db: &Path, limit: u64) -> Server {
 
 /// `netkit chat serve --irc 127.0.0.1:0 EXTRA` in `dir`, once its ready line is read.
 fn start_binary(extra: &[&str]) -> (Netkit, SocketAddr) {
-    let mut args = vec!["chat", "serve", "--irc", "127.0.0.1:0", "--flood", "off"];
+    let mut args = vec![
+        "chat",
+        "serve",
+        "--irc",
+        "127.0.0.1:0",
+        "--flood",
+        "off",
+        "--http",
+        "off",
+    ];
     args.extend_from_slice(extra);
     let mut netkit = Netkit::spawn(&args);
     let line = netkit.line();
@@ -403,7 +412,7 @@ async fn history_limit_prunes_each_channel_in_the_background() {
 /// then stops it with SIGTERM.
 async fn exchange_one_message_in(dir: &Path, extra: &[&str]) {
     let mut child = Command::new(NETKIT)
-        .args(["chat", "serve", "--irc", "127.0.0.1:0"])
+        .args(["chat", "serve", "--irc", "127.0.0.1:0", "--http", "off"])
         .args(extra)
         .current_dir(dir)
         .env_remove("RUST_LOG")

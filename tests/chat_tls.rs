@@ -7,8 +7,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use netkit::chat::irc::Message;
@@ -16,18 +14,10 @@ use netkit::chat::{ChatConfig, ChatServer, Listener, Summary};
 use netkit::net::TlsAcceptor;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::pki_types::ServerName;
 
+use common::tls::{connector, data};
 use common::{ChatTask, Netkit, within};
-
-fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
-}
 
 fn data_str(name: &str) -> String {
     data(name).to_str().expect("UTF-8 path").to_string()
@@ -59,21 +49,6 @@ impl Server {
     async fn stop(self) -> Summary {
         self.task.stop().await
     }
-}
-
-/// A TLS client configuration that trusts only the test CA.
-fn connector() -> TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(data("ca.pem")).expect("ca.pem") {
-        roots.add(cert.expect("ca.pem parses")).expect("a CA");
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    TlsConnector::from(Arc::new(config))
 }
 
 type Reader = BufReader<Box<dyn AsyncRead + Unpin + Send>>;
@@ -290,6 +265,8 @@ async fn the_binary_serves_ircs_next_to_irc() {
     let mut netkit = Netkit::spawn(&[
         "chat",
         "serve",
+        "--http",
+        "off",
         "--db",
         ":memory:",
         "--irc",

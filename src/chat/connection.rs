@@ -24,6 +24,7 @@ use tokio::net::TcpStream;
 use tracing::Instrument;
 
 use super::lines::LineReader;
+use super::metrics::Transport;
 use super::outbound::Outbound;
 use super::server::Context;
 use super::session::Session;
@@ -38,7 +39,7 @@ pub(crate) fn serve_tcp(
 ) -> impl Future<Output = ()> + Send {
     let span = tracing::debug_span!("irc", %peer);
     let (read, write) = stream.into_split();
-    serve(read, write, peer, ctx).instrument(span)
+    serve(read, write, peer, ctx, Transport::Tcp).instrument(span)
 }
 
 /// Serves one IRC client over TLS: the handshake first, bounded by
@@ -62,7 +63,7 @@ pub(crate) async fn serve_tls(
         match stream {
             Ok(stream) => {
                 let (read, write) = tokio::io::split(stream);
-                serve(read, write, peer, ctx).await
+                serve(read, write, peer, ctx, Transport::Tls).await
             }
             Err(err) => tracing::debug!(
                 "TLS handshake failed: {}",
@@ -82,6 +83,7 @@ fn serve<R, W>(
     write: W,
     peer: SocketAddr,
     ctx: Arc<Context>,
+    transport: Transport,
 ) -> impl Future<Output = ()> + Send
 where
     R: AsyncRead + Unpin + Send,
@@ -89,11 +91,14 @@ where
 {
     let (out, writer) = Outbound::new(ctx.config.sendq, ctx.config.grace);
     let writing = tokio::spawn(writer.run(write));
+    ctx.metrics.connected(transport);
+    let metrics = ctx.metrics.clone();
     let session = Session::new(ctx, out, peer.ip()).run(LineReader::new(read));
     // `then`, not `async move { session.await; ... }`: an async block keeps the
     // future it captured and, separately, the one it awaits, so the session's
     // state would be there twice.
-    session.then(|()| async move {
+    session.then(move |why| async move {
+        metrics.disconnected(transport, why);
         match writing.await {
             Ok(Ok(())) => {}
             Ok(Err(err)) => {

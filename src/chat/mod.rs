@@ -14,10 +14,12 @@
 //! - `welcome`: the registration burst (001-005, ISUPPORT) and the MOTD.
 //! - `about`: what the server says about itself (VERSION, TIME, INFO, ADMIN, HELP).
 //! - `server`: accept loops, the client limit, graceful shutdown.
+//! - [`client`]: `chat join`, the terminal client for any IRC server.
 
 mod about;
 mod caps;
 mod chathistory;
+pub mod client;
 pub mod clock;
 mod config;
 mod connection;
@@ -28,11 +30,14 @@ mod hub;
 pub mod irc;
 mod limits;
 mod lines;
+mod metrics;
 mod mode;
 mod outbound;
 mod server;
 mod session;
+pub mod web;
 mod welcome;
 
 pub use config::{ChatConfig, FloodLimit};
 pub use server::{ChatServer, Listener, Summary};
+pub use web::WebConfig;

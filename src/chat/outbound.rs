@@ -65,6 +65,8 @@ struct Queue {
     last: Option<Bytes>,
     /// Closing started because the queue overflowed.
     overflowed: bool,
+    /// Closing started with [`Outbound::close`].
+    closed: bool,
 }
 
 impl Outbound {
@@ -115,6 +117,7 @@ impl Outbound {
             return;
         }
         queue.last = Some(last);
+        queue.closed = true;
         drop(queue);
         self.start_closing();
     }
@@ -128,6 +131,12 @@ impl Outbound {
     /// Whether closing started because the queue overflowed.
     pub(crate) fn overflowed(&self) -> bool {
         self.shared.lock().overflowed
+    }
+
+    /// Whether closing started with [`close`](Outbound::close) (rather than
+    /// an overflow or a failed write).
+    pub(crate) fn was_closed(&self) -> bool {
+        self.shared.lock().closed
     }
 
     fn start_closing(&self) {
@@ -146,8 +155,38 @@ impl Shared {
     }
 }
 
-/// Drains one queue into a byte stream. Transports with their own framing (a
-/// WebSocket sends one line per message) would drain the same queue their way.
+/// Where a [`Writer`] puts lines: a byte stream (TCP, TLS), or a transport with
+/// framing of its own (a WebSocket: one message per line).
+pub(crate) trait LineSink: Send {
+    /// Writes these lines, in order, in as few writes as it can.
+    fn write_lines(&mut self, lines: &[Bytes]) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Writes the last line, if there is one, and closes.
+    fn finish(&mut self, last: Option<Bytes>) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// What to do while no line waits (a keepalive); by default nothing, ever.
+    fn idle(&mut self) -> impl Future<Output = io::Result<()>> + Send {
+        std::future::pending()
+    }
+}
+
+/// A byte stream as a [`LineSink`]: lines go out as they are, CR LF included.
+struct ByteSink<W>(W);
+
+impl<W: AsyncWrite + Unpin + Send> LineSink for ByteSink<W> {
+    async fn write_lines(&mut self, lines: &[Bytes]) -> io::Result<()> {
+        write_lines(&mut self.0, lines).await
+    }
+
+    async fn finish(&mut self, last: Option<Bytes>) -> io::Result<()> {
+        if let Some(line) = last {
+            self.0.write_all(&line).await?;
+        }
+        self.0.shutdown().await
+    }
+}
+
+/// Drains one queue into a [`LineSink`].
 pub(crate) struct Writer {
     shared: Arc<Shared>,
     linger: Duration,
@@ -157,15 +196,20 @@ impl Writer {
     /// Writes until the queue closes and the last line is out, the deadline after
     /// closing passes, or the stream fails. A failure closes the queue, so the
     /// session learns that its peer is gone and nothing piles up unwritten.
-    pub(crate) async fn run<W: AsyncWrite + Unpin>(self, stream: W) -> io::Result<()> {
-        let result = self.write_all_queued(stream).await;
+    pub(crate) async fn run<W: AsyncWrite + Unpin + Send>(self, stream: W) -> io::Result<()> {
+        self.drain(ByteSink(stream)).await
+    }
+
+    /// [`run`](Writer::run) over any [`LineSink`].
+    pub(crate) async fn drain<S: LineSink>(self, sink: S) -> io::Result<()> {
+        let result = self.write_all_queued(sink).await;
         if result.is_err() {
             self.shared.closing.cancel();
         }
         result
     }
 
-    async fn write_all_queued<W: AsyncWrite + Unpin>(&self, mut stream: W) -> io::Result<()> {
+    async fn write_all_queued<S: LineSink>(&self, mut sink: S) -> io::Result<()> {
         let mut batch = Vec::new();
         let mut deadline = None;
         loop {
@@ -181,19 +225,19 @@ impl Writer {
             }
             if let Some(last) = last {
                 let at = deadline.unwrap_or_else(|| Instant::now() + self.linger);
-                if let Some(line) = last {
-                    within(at, stream.write_all(&line)).await?;
-                }
-                return within(at, stream.shutdown()).await;
+                return within(at, sink.finish(last)).await;
             }
             if batch.is_empty() {
-                self.shared.wake.notified().await;
+                tokio::select! {
+                    () = self.shared.wake.notified() => {}
+                    idle = sink.idle() => idle?,
+                }
                 continue;
             }
             // Pinned where it is built: moving it into a pinned copy would keep
             // room for both in this future, which lives as long as the client.
             {
-                let mut written = std::pin::pin!(write_lines(&mut stream, &batch));
+                let mut written = std::pin::pin!(sink.write_lines(&batch));
                 match deadline {
                     Some(at) => within(at, written).await?,
                     None => {

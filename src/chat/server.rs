@@ -16,6 +16,8 @@ use tokio_util::task::TaskTracker;
 use super::config::ChatConfig;
 use super::history::{History, Pipeline};
 use super::hub::Hub;
+use super::metrics::Metrics;
+use super::web::WebConfig;
 use crate::net::{Accepted, Acceptor, TlsAcceptor};
 
 /// What a server did, reported when it stops.
@@ -46,19 +48,31 @@ pub(crate) struct Context {
     /// Cancelled when shutdown starts: sessions say goodbye and close.
     pub draining: CancellationToken,
     pub started: SystemTime,
+    pub metrics: Arc<Metrics>,
+    /// The HTTP front door's settings.
+    pub web: WebConfig,
+    /// Every connection's task, and every WebSocket session's: shutdown waits
+    /// for them.
+    pub tracker: TaskTracker,
 }
 
-/// One socket a [`ChatServer`] accepts clients on: plain IRC, or IRC over TLS.
-/// A `TcpListener` converts into a plain one.
+/// One socket a [`ChatServer`] accepts clients on: IRC or HTTP (the page and
+/// IRC over WebSocket), each plain or over TLS. A `TcpListener` converts into
+/// a plain IRC one.
 pub struct Listener {
     tcp: TcpListener,
     tls: Option<TlsAcceptor>,
+    http: bool,
 }
 
 impl Listener {
     /// Plain IRC (conventionally port 6667).
     pub fn plain(tcp: TcpListener) -> Listener {
-        Listener { tcp, tls: None }
+        Listener {
+            tcp,
+            tls: None,
+            http: false,
+        }
     }
 
     /// IRC over TLS (conventionally port 6697): each connection starts with a
@@ -67,6 +81,17 @@ impl Listener {
         Listener {
             tcp,
             tls: Some(acceptor),
+            http: false,
+        }
+    }
+
+    /// HTTP: the chat page, IRC over WebSocket, `/healthz` and `/metrics`;
+    /// HTTPS with an acceptor.
+    pub fn http(tcp: TcpListener, tls: Option<TlsAcceptor>) -> Listener {
+        Listener {
+            tcp,
+            tls,
+            http: true,
         }
     }
 }
@@ -103,27 +128,41 @@ pub struct ChatServer {
 impl ChatServer {
     /// A server that keeps no history: channel messages go out at once.
     pub fn new(config: ChatConfig) -> ChatServer {
-        ChatServer::with_pipeline(config, None)
+        ChatServer::with_pipeline(config, None, Arc::default())
     }
 
     /// A server that commits channel messages to `history` before delivering
     /// them, in batches, on a thread of its own that owns the store. Fails only
     /// if that thread cannot be started.
     pub fn with_history(config: ChatConfig, history: Box<dyn History>) -> io::Result<ChatServer> {
-        Ok(ChatServer::with_pipeline(
-            config,
-            Some(Pipeline::start(history)?),
-        ))
+        let metrics = Arc::new(Metrics::default());
+        let pipeline = Pipeline::start(history, metrics.clone())?;
+        Ok(ChatServer::with_pipeline(config, Some(pipeline), metrics))
     }
 
-    fn with_pipeline(config: ChatConfig, pipeline: Option<Pipeline>) -> ChatServer {
+    /// Sets the HTTP front door's settings (before [`serve`](ChatServer::serve)).
+    pub fn with_web(mut self, web: WebConfig) -> ChatServer {
+        if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
+            ctx.web = web;
+        }
+        self
+    }
+
+    fn with_pipeline(
+        config: ChatConfig,
+        pipeline: Option<Pipeline>,
+        metrics: Arc<Metrics>,
+    ) -> ChatServer {
         let config = Arc::new(config);
         ChatServer {
             ctx: Arc::new(Context {
-                hub: Hub::new(config.clone(), pipeline),
+                hub: Hub::new(config.clone(), pipeline, metrics.clone()),
                 config,
                 draining: CancellationToken::new(),
                 started: SystemTime::now(),
+                metrics,
+                web: WebConfig::default(),
+                tracker: TaskTracker::new(),
             }),
         }
     }
@@ -138,7 +177,7 @@ impl ChatServer {
     ) -> Summary {
         let ctx = self.ctx;
         let stats = Arc::new(Stats::default());
-        let connections = TaskTracker::new();
+        let connections = ctx.tracker.clone();
         let limit = Arc::new(Semaphore::new(ctx.config.max_clients));
         let mut loops = tokio::task::JoinSet::new();
         for listener in listeners {
@@ -211,7 +250,7 @@ async fn accept_loop(
             // Over the limit: one line, without waiting (a fresh socket's buffer
             // takes it), then close, so the others are not disturbed.
             stats.rejected.fetch_add(1, Relaxed);
-            if listener.tls.is_none() {
+            if listener.tls.is_none() && !listener.http {
                 // (A TLS client could not read it before a handshake.)
                 let _ = stream.try_write(b"ERROR :Server is full\r\n");
             }
@@ -223,6 +262,11 @@ async fn accept_loop(
         // Two spawns rather than one `match` inside the task: a task holds its
         // whole future, and the TLS handshake's state would make every plain
         // client's task kilobytes larger.
+        if listener.http {
+            let tls = listener.tls.clone();
+            tracker.spawn(super::web::serve_http(stream, peer, ctx, tls, permit));
+            continue;
+        }
         match listener.tls.clone() {
             None => {
                 // `map`, not an async block, which would hold the client twice.

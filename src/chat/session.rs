@@ -37,6 +37,7 @@ use super::limits::{
     MAX_KICK_TARGETS, MAX_MESSAGE_TARGETS, MAX_MODES, REALNAME_MAX_LEN, REASON_MAX_LEN,
     USER_MAX_LEN, truncate,
 };
+use super::metrics::Disconnect;
 use super::mode;
 use super::outbound::Outbound;
 use super::server::Context;
@@ -95,14 +96,17 @@ impl Liveness {
 
 /// How a session ended, and so what its last line is.
 enum End {
-    /// QUIT, end of stream or a read error: peers see `QUIT :reason`.
-    Quit(String),
+    /// QUIT, end of stream, a read or write error, a ping timeout: peers see
+    /// `QUIT :reason`.
+    Quit(String, Disconnect),
     /// Its queue overflowed: the hub removed it and queued the ERROR already.
     Overflowed,
+    /// An operator's KILL: the hub removed it and closed its queue already.
+    Killed,
     /// Server shutdown.
     Shutdown,
     /// Closed before registering, with this ERROR text.
-    Refused(&'static str),
+    Refused(&'static str, Disconnect),
 }
 
 enum Stage {
@@ -152,8 +156,9 @@ impl Session {
     }
 
     /// Runs the session until the client leaves, its queue overflows or the server
-    /// shuts down; then starts closing the queue with the right last line.
-    pub(crate) async fn run<S>(mut self, mut frames: S)
+    /// shuts down; then starts closing the queue with the right last line, and
+    /// gives why the client left.
+    pub(crate) async fn run<S>(mut self, mut frames: S) -> Disconnect
     where
         S: Stream<Item = io::Result<Frame>> + Unpin,
     {
@@ -197,15 +202,17 @@ impl Session {
                 _ = out.closing() => {
                     break if out.overflowed() {
                         End::Overflowed
+                    } else if out.was_closed() {
+                        End::Killed
                     } else {
-                        End::Quit("Write error".to_string())
+                        End::Quit("Write error".to_string(), Disconnect::Error)
                     };
                 }
                 // Over its flood budget: the next line is read once it is due.
                 _ = &mut throttle, if throttled => throttled = false,
                 _ = ctx.draining.cancelled() => break End::Shutdown,
                 _ = &mut registration, if !registered => {
-                    break End::Refused("Registration timed out");
+                    break End::Refused("Registration timed out", Disconnect::Timeout);
                 }
                 _ = &mut quiet, if registered => match liveness.check() {
                     Check::Wait(until) => quiet.as_mut().reset(until),
@@ -215,14 +222,15 @@ impl Session {
                         quiet.as_mut().reset(until);
                     }
                     Check::Dead(silent) => {
-                        break End::Quit(format!("Ping timeout: {} seconds", silent.as_secs()));
+                        let reason = format!("Ping timeout: {} seconds", silent.as_secs());
+                        break End::Quit(reason, Disconnect::Timeout);
                     }
                 },
             }
         };
         // Boxed: the leaving path's state stays out of the future that every
         // connected client holds for as long as it stays.
-        Box::pin(self.finish(end)).await;
+        Box::pin(self.finish(end)).await
     }
 
     /// Handles what the transport delivered; `Some` ends the session.
@@ -239,13 +247,14 @@ impl Session {
             }
             Some(Err(err)) => {
                 let why = crate::net::describe_io_error(&err);
-                Some(End::Quit(format!("Read error: {why}")))
+                Some(End::Quit(format!("Read error: {why}"), Disconnect::Error))
             }
-            None => Some(End::Quit("Connection closed".to_string())),
+            None => Some(End::Quit("Connection closed".to_string(), Disconnect::Quit)),
         }
     }
 
-    async fn finish(self, end: End) {
+    /// Says goodbye as `end` requires; gives why the client left.
+    async fn finish(self, end: End) -> Disconnect {
         // What earlier commands owe this client goes out before its last line.
         let last_held = self.held.borrow_mut().pop_back();
         if let Some(release) = last_held {
@@ -255,15 +264,15 @@ impl Session {
             Stage::Registered { id, .. } => Some(id),
             Stage::Registering(_) => None,
         };
-        let last = match end {
-            End::Quit(reason) => {
+        let (last, why) = match end {
+            End::Quit(reason, why) => {
                 if let Some(id) = id {
                     let quit = Event::Quit {
                         reason: reason.clone(),
                     };
                     self.ctx.hub.apply(id, quit).release.wait().await;
                 }
-                format!("Closing link: {} ({reason})", self.host)
+                (format!("Closing link: {} ({reason})", self.host), why)
             }
             End::Overflowed => {
                 // Removed by the hub already if the overflow happened under its
@@ -275,18 +284,20 @@ impl Session {
                     };
                     self.ctx.hub.apply(id, quit).release.wait().await;
                 }
-                return;
+                return Disconnect::Sendq;
             }
+            End::Killed => return Disconnect::Killed,
             End::Shutdown => {
                 if let Some(id) = id {
                     self.ctx.hub.forget(id);
                 }
-                "Server shutting down".to_string()
+                ("Server shutting down".to_string(), Disconnect::Shutdown)
             }
-            End::Refused(why) => why.to_string(),
+            End::Refused(text, why) => (text.to_string(), why),
         };
         self.out
             .close(Message::new("ERROR").with_param(last).to_bytes());
+        why
     }
 
     /// Handles one line; `Some` ends the session.
@@ -305,7 +316,7 @@ impl Session {
                 let reason = params.first().map_or("Client quit".to_string(), |r| {
                     format!("Quit: {}", truncate(r, REASON_MAX_LEN))
                 });
-                return Some(End::Quit(reason));
+                return Some(End::Quit(reason, Disconnect::Quit));
             }
             ("PING", _) => self.ping(&params),
             ("PONG", _) => {}
@@ -798,7 +809,7 @@ impl Session {
                 .numeric(ERR_PASSWDMISMATCH)
                 .with_param("Password incorrect");
             self.send(reply);
-            return Some(End::Refused("Password incorrect"));
+            return Some(End::Refused("Password incorrect", Disconnect::Refused));
         }
         let prefix = format!("{nick}!{user}@{}", self.host);
         let registration = Registration {

@@ -1,5 +1,6 @@
 //! TLS for servers: a certificate chain and key loaded from PEM files into an
-//! acceptor, and a handshake that cannot hold a connection forever.
+//! acceptor, and a handshake that cannot hold a connection forever. Clients
+//! load the CA certificates they trust with the same [`load_certificates`].
 //!
 //! Every TLS front door (IRC's `--ircs`, later HTTPS) loads its `--tls-cert` and
 //! `--tls-key` through [`TlsAcceptor::from_pem_files`], so they all report a bad
@@ -92,6 +93,12 @@ pub fn tls_server_config(cert: &Path, key: &Path) -> Result<ServerConfig, TlsErr
                 key.display()
             ))
         })
+}
+
+/// The certificates in a PEM file: a server's chain, or the CA certificates a
+/// client trusts (`chat join --ca-cert`). At least one; errors name the file.
+pub fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    load_chain(path)
 }
 
 fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>, TlsError> {

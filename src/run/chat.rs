@@ -1,18 +1,20 @@
-//! `chat serve`.
+//! `chat serve` and `chat join`.
 
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
 use netkit::chat::history::SqliteHistory;
-use netkit::chat::{ChatConfig, ChatServer, Listener};
+use netkit::chat::{ChatConfig, ChatServer, Listener, WebConfig};
 use netkit::net::{self, TlsAcceptor};
 
 use super::UsageError;
-use crate::cli::ChatServeArgs;
+use crate::cli::{ChatJoinArgs, ChatServeArgs};
 
 /// The IRC port of every tutorial.
 const DEFAULT_IRC_ADDR: &str = "127.0.0.1:6667";
+/// Where the page is, unless `--http` says otherwise.
+const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 
 pub async fn serve(args: ChatServeArgs) -> Result<ExitCode> {
     net::raise_fd_limit();
@@ -41,6 +43,27 @@ pub async fn serve(args: ChatServeArgs) -> Result<ExitCode> {
         let tls = tls.clone().expect("checked by tls_acceptor");
         listeners.push(Listener::tls(tcp, tls));
     }
+    let http: Vec<_> = if args.http.is_empty() {
+        vec![DEFAULT_HTTP_ADDR.parse().expect("valid default address")]
+    } else if args.http.iter().any(|h| h.0.is_none()) {
+        if args.http.len() > 1 {
+            return Err(UsageError("--http off cannot be combined with --http ADDR".into()).into());
+        }
+        Vec::new()
+    } else {
+        args.http.iter().filter_map(|h| h.0).collect()
+    };
+    for addr in http {
+        let tcp = net::bind_tcp(addr, args.backlog).await?;
+        ready.push(("http", tcp.local_addr()?));
+        listeners.push(Listener::http(tcp, None));
+    }
+    for addr in args.https {
+        let tcp = net::bind_tcp(addr, args.backlog).await?;
+        ready.push(("https", tcp.local_addr()?));
+        let tls = tls.clone().expect("checked by tls_acceptor");
+        listeners.push(Listener::http(tcp, Some(tls)));
+    }
     // Handlers first: once the ready line is out, SIGTERM must mean a graceful stop.
     let shutdown = net::shutdown_signal();
     for (kind, addr) in ready {
@@ -60,20 +83,26 @@ pub async fn serve(args: ChatServeArgs) -> Result<ExitCode> {
         },
         Box::new(history),
     )
-    .context("cannot start the history thread")?;
+    .context("cannot start the history thread")?
+    .with_web(WebConfig {
+        allowed_origins: args.allow_origin,
+    });
     let summary = server.serve(listeners, shutdown).await;
     eprintln!("netkit: {summary}");
     Ok(ExitCode::SUCCESS)
 }
 
-/// The certificate and key for `--ircs`, loaded before anything is bound. TLS
-/// listeners without them, or them without a TLS listener, are bad usage.
+/// The certificate and key for `--ircs` and `--https`, loaded before anything
+/// is bound. TLS listeners without them, or them without a TLS listener, are
+/// bad usage.
 fn tls_acceptor(args: &ChatServeArgs) -> Result<Option<TlsAcceptor>> {
+    let wants_tls = !args.ircs.is_empty() || !args.https.is_empty();
     match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
-            if args.ircs.is_empty() {
+            if !wants_tls {
                 return Err(UsageError(
-                    "--tls-cert and --tls-key are for TLS listeners: add --ircs ADDR".into(),
+                    "--tls-cert and --tls-key are for TLS listeners: add --ircs ADDR or --https ADDR"
+                        .into(),
                 )
                 .into());
             }
@@ -82,10 +111,39 @@ fn tls_acceptor(args: &ChatServeArgs) -> Result<Option<TlsAcceptor>> {
             Ok(Some(acceptor))
         }
         // clap makes each of the two require the other.
-        _ if !args.ircs.is_empty() => Err(UsageError(
-            "--ircs needs a certificate: give --tls-cert PEM and --tls-key PEM".into(),
-        )
-        .into()),
+        _ if wants_tls => {
+            let which = if args.ircs.is_empty() {
+                "--https"
+            } else {
+                "--ircs"
+            };
+            let text =
+                format!("{which} needs a certificate: give --tls-cert PEM and --tls-key PEM");
+            Err(UsageError(text).into())
+        }
         _ => Ok(None),
+    }
+}
+
+pub async fn join(args: ChatJoinArgs) -> Result<ExitCode> {
+    use netkit::chat::client::{self, JoinConfig, TlsOptions};
+    let tls = args.tls.then_some(TlsOptions {
+        ca_files: args.ca_certs,
+    });
+    let config = JoinConfig {
+        addr: client::with_default_port(&args.addr, args.tls),
+        nick: args.nick,
+        channels: args.channels,
+        password: args.password,
+        tls,
+        timeout: args.timeout,
+    };
+    // SIGINT (Ctrl-C) and SIGTERM quit politely rather than drop the connection.
+    let stop = net::shutdown_signal();
+    let input = tokio::io::BufReader::new(tokio::io::stdin());
+    match client::join(&config, input, tokio::io::stdout(), stop).await {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(err) if err.is_usage() => Err(UsageError(err.to_string()).into()),
+        Err(err) => Err(err.into()),
     }
 }

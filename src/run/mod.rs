@@ -60,6 +60,7 @@ pub async fn command(command: Command) -> Result<ExitCode> {
         Command::Bench(BenchCommand::Echo(args)) => bench::echo(args).await,
         Command::Bench(BenchCommand::Chat(args)) => bench::chat(args).await,
         Command::Fetch(args) => fetch::fetch(args).await,
-        Command::Chat(ChatCommand::Serve(args)) => chat::serve(args).await,
+        Command::Chat(ChatCommand::Serve(args)) => chat::serve(*args).await,
+        Command::Chat(ChatCommand::Join(args)) => chat::join(args).await,
     }
 }

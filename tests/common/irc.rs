@@ -247,3 +247,33 @@ pub async fn read_message(reader: &mut BufReader<OwnedReadHalf>, nick: &str) -> 
         Ok(_) => Some(Message::parse(&line).expect("a valid line from the server")),
     }
 }
+
+/// `netkit chat serve --irc 127.0.0.1:0 --db :memory: [EXTRA]` as a child process,
+/// once its ready line is read.
+pub struct ChatServeProcess {
+    pub netkit: super::Netkit,
+    pub addr: SocketAddr,
+}
+
+impl ChatServeProcess {
+    pub fn start(extra: &[&str]) -> ChatServeProcess {
+        let mut args = vec![
+            "chat",
+            "serve",
+            "--irc",
+            "127.0.0.1:0",
+            "--db",
+            ":memory:",
+            "--http",
+            "off",
+        ];
+        args.extend_from_slice(extra);
+        let mut netkit = super::Netkit::spawn(&args);
+        let line = netkit.line();
+        let addr = line
+            .strip_prefix("listening irc ")
+            .and_then(|addr| addr.trim().parse().ok())
+            .unwrap_or_else(|| panic!("unexpected ready line {line:?}"));
+        ChatServeProcess { netkit, addr }
+    }
+}

@@ -8,6 +8,7 @@
 #![allow(dead_code)] // Each test crate uses a different part of this module.
 
 pub mod irc;
+pub mod tls;
 
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -365,6 +366,13 @@ impl Netkit {
                 panic!("stdout ended while a line was expected: {finished:?}")
             }
         }
+    }
+
+    /// The next line on stdout, or `None` when none comes within `timeout` or
+    /// stdout has ended: for callers that report their own failure.
+    pub fn line_within(&mut self, timeout: Duration) -> Option<String> {
+        let line = self.stdout.recv_timeout(timeout).ok()?;
+        Some(String::from_utf8_lossy(&line).into_owned())
     }
 
     /// Waits for the process to exit on its own; kills it and fails the test after

@@ -26,6 +26,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::{Entry, History, HistoryError};
+use crate::chat::metrics::Metrics;
 use crate::chat::outbound::Outbound;
 
 /// Most items committed in one transaction: a bound on how long one commit and
@@ -145,7 +146,10 @@ pub(crate) struct Pipeline {
 
 impl Pipeline {
     /// Starts the commit thread, which owns `store` from now on.
-    pub(crate) fn start(store: Box<dyn History>) -> std::io::Result<Pipeline> {
+    pub(crate) fn start(
+        store: Box<dyn History>,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<Pipeline> {
         let (jobs, queue) = mpsc::channel();
         let in_flight = Arc::new(AtomicUsize::new(0));
         let last_seq = store.last_seq();
@@ -154,6 +158,7 @@ impl Pipeline {
             queue,
             in_flight: in_flight.clone(),
             stats: Stats::default(),
+            metrics,
         };
         std::thread::Builder::new()
             .name("chat-history".to_string())
@@ -211,6 +216,7 @@ struct Committer {
     queue: mpsc::Receiver<Job>,
     in_flight: Arc<AtomicUsize>,
     stats: Stats,
+    metrics: Arc<Metrics>,
 }
 
 /// What the thread did, logged when it stops.
@@ -316,6 +322,7 @@ impl Committer {
             s.largest_batch = s.largest_batch.max(entries.len());
             s.commit_time += took;
             s.slowest_commit = s.slowest_commit.max(took);
+            self.metrics.committed(entries.len(), took, result.is_ok());
             match result {
                 Ok(()) => true,
                 Err(err) => {

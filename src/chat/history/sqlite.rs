@@ -54,6 +54,14 @@ const SCHEMA: &str = "
 
 const COLUMNS: &str = "seq, msgid, time_ms, target, sender, command, text";
 
+/// Which end of a range a page takes.
+#[derive(Debug, Clone, Copy)]
+enum Which {
+    Oldest,
+    Newest,
+}
+use Which::{Newest, Oldest};
+
 /// Where a page of history starts or ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Anchor {
@@ -193,12 +201,7 @@ impl SqliteHistory {
         anchor: &Anchor,
         n: usize,
     ) -> Result<Vec<Entry>, HistoryError> {
-        let (condition, value) = anchor_condition(anchor, "<");
-        let sql = format!(
-            "SELECT {COLUMNS} FROM (SELECT * FROM messages WHERE channel = ?1 AND {condition} \
-             ORDER BY seq DESC LIMIT ?3) ORDER BY seq"
-        );
-        self.select(&sql, params![irc_lower(channel), value, n as i64])
+        self.beside(channel, anchor, "<", Newest, n)
     }
 
     /// The `n` messages of `channel` just after `anchor`, oldest first.
@@ -208,12 +211,7 @@ impl SqliteHistory {
         anchor: &Anchor,
         n: usize,
     ) -> Result<Vec<Entry>, HistoryError> {
-        let (condition, value) = anchor_condition(anchor, ">");
-        let sql = format!(
-            "SELECT {COLUMNS} FROM messages WHERE channel = ?1 AND {condition} \
-             ORDER BY seq LIMIT ?3"
-        );
-        self.select(&sql, params![irc_lower(channel), value, n as i64])
+        self.beside(channel, anchor, ">", Oldest, n)
     }
 
     /// The `n` newest messages of `channel` after `anchor`, oldest first.
@@ -223,12 +221,7 @@ impl SqliteHistory {
         anchor: &Anchor,
         n: usize,
     ) -> Result<Vec<Entry>, HistoryError> {
-        let (condition, value) = anchor_condition(anchor, ">");
-        let sql = format!(
-            "SELECT {COLUMNS} FROM (SELECT * FROM messages WHERE channel = ?1 AND {condition} \
-             ORDER BY seq DESC LIMIT ?3) ORDER BY seq"
-        );
-        self.select(&sql, params![irc_lower(channel), value, n as i64])
+        self.beside(channel, anchor, ">", Newest, n)
     }
 
     /// About `n / 2` messages of `channel` before `anchor`, then the rest of
@@ -241,14 +234,31 @@ impl SqliteHistory {
         n: usize,
     ) -> Result<Vec<Entry>, HistoryError> {
         let mut entries = self.before(channel, anchor, n / 2)?;
-        let (condition, value) = anchor_condition(anchor, ">=");
-        let sql = format!(
-            "SELECT {COLUMNS} FROM messages WHERE channel = ?1 AND {condition} \
-             ORDER BY seq LIMIT ?3"
-        );
         let rest = n - entries.len();
-        entries.extend(self.select(&sql, params![irc_lower(channel), value, rest as i64])?);
+        entries.extend(self.beside(channel, anchor, ">=", Oldest, rest)?);
         Ok(entries)
+    }
+
+    /// Up to `n` messages of `channel` on one side of `anchor` (`op` is `<`,
+    /// `>` or `>=`), the oldest or the newest of them, given oldest first.
+    fn beside(
+        &self,
+        channel: &str,
+        anchor: &Anchor,
+        op: &str,
+        which: Which,
+        n: usize,
+    ) -> Result<Vec<Entry>, HistoryError> {
+        let (condition, value) = anchor_condition(anchor, op);
+        let order = match which {
+            Oldest => "ASC",
+            Newest => "DESC",
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM (SELECT * FROM messages WHERE channel = ?1 AND {condition} \
+             ORDER BY seq {order} LIMIT ?3) ORDER BY seq"
+        );
+        self.select(&sql, params![irc_lower(channel), value, n as i64])
     }
 
     /// Up to `n` messages of `channel` strictly between two anchors, oldest

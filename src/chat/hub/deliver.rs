@@ -173,6 +173,9 @@ impl Hub {
                 text: text.to_string(),
             });
         }
+        if kind != MessageKind::Tagmsg {
+            self.metrics.relayed(receivers.len());
+        }
         let echoed = echo.then_some(id);
         for receiver in receivers.into_iter().chain(echoed) {
             let caps = state.clients.map.get(&receiver).map(|c| c.caps);

@@ -40,6 +40,7 @@ use super::config::ChatConfig;
 use super::event::Event;
 use super::history::{Item, Pipeline, Release};
 use super::irc::{IrcKey, Message};
+use super::metrics::Metrics;
 use super::outbound::Outbound;
 
 use clients::Client;
@@ -73,6 +74,7 @@ pub(crate) struct Hub {
     config: Arc<ChatConfig>,
     /// The commit thread, when history is kept.
     pipeline: Option<Pipeline>,
+    metrics: Arc<Metrics>,
     state: Mutex<State>,
     /// Connections that have not registered yet (LUSERS), counted by the
     /// [`Unregistered`] guards their sessions hold.
@@ -89,7 +91,11 @@ pub(crate) struct Applied {
 
 impl Hub {
     /// A hub; with a pipeline, channel messages are committed before delivery.
-    pub(crate) fn new(config: Arc<ChatConfig>, pipeline: Option<Pipeline>) -> Hub {
+    pub(crate) fn new(
+        config: Arc<ChatConfig>,
+        pipeline: Option<Pipeline>,
+        metrics: Arc<Metrics>,
+    ) -> Hub {
         let state = State {
             next_seq: pipeline.as_ref().map_or(0, Pipeline::last_seq),
             ..State::default()
@@ -97,6 +103,7 @@ impl Hub {
         Hub {
             config,
             pipeline,
+            metrics,
             state: Mutex::new(state),
             unregistered: Arc::default(),
         }
@@ -159,6 +166,11 @@ impl Hub {
         // Every operation leaves the state consistent before it can panic (map
         // updates come after the checks), so a poisoned lock is still usable.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Channels with members now.
+    pub(crate) fn channel_count(&self) -> usize {
+        self.lock().channels.len()
     }
 
     /// Whether channel messages are kept (and so CHATHISTORY offered).

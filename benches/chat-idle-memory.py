@@ -3,14 +3,14 @@
 
     benches/chat-idle-memory.py [--clients 10000] [--netkit target/release/netkit] [--tls]
 
-Starts `NETKIT chat serve --db :memory:` on a free port (plain IRC, or TLS with
-the test certificate in tests/data), reads its VmRSS, connects and registers
-CLIENTS clients (NICK/USER, up to the end of the MOTD), leaves them idle for two
-seconds, reads VmRSS again and prints the difference divided by CLIENTS. Local
-addresses rotate through 127.0.0.1-127.0.0.64 so that ports never run out. Build
-the release binary first (`cargo build --release`); pass another binary with
---netkit to compare builds. All traffic goes to 127.0.0.1; every wait is
-bounded; the server is stopped however the script exits.
+Starts `NETKIT chat serve --db :memory: --http off` on a free port (plain IRC,
+or TLS with the test certificate in tests/data), reads its VmRSS, connects and
+registers CLIENTS clients (NICK/USER, up to the end of the MOTD), leaves them
+idle for two seconds, reads VmRSS again and prints the difference divided by
+CLIENTS. Local addresses rotate through 127.0.0.1-127.0.0.64 so that ports never
+run out. Build the release binary first (`cargo build --release`); pass another
+binary with --netkit to compare builds. All traffic goes to 127.0.0.1; every
+wait is bounded; the server is stopped however the script exits.
 """
 
 import argparse
@@ -81,7 +81,7 @@ def main():
                   "--tls-key", os.path.join(DATA, "localhost.key")]
         tls = ssl.create_default_context(cafile=os.path.join(DATA, "ca.pem"))
     server = subprocess.Popen(
-        [args.netkit, "chat", "serve", "--db", ":memory:", *listen,
+        [args.netkit, "chat", "serve", "--db", ":memory:", "--http", "off", *listen,
          "--max-clients", str(args.clients + 100), "--ping-interval", "1h"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:

@@ -19,13 +19,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 duration=5s
-parse_option() {
-    case $1 in
-        --duration) duration=${2:?--duration needs a value}; took=2 ;;
-        --duration=*) duration=${1#*=}; took=1 ;;
-        *) return 1 ;;
-    esac
-}
 parse_args "$@"
 
 # ---------------------------------------------------------------------------
@@ -33,37 +26,19 @@ parse_args "$@"
 # ---------------------------------------------------------------------------
 report() {
     "$PYTHON" - "$1" <<'PY'
-import statistics, sys
+import sys
 
 sys.path.insert(0, "benches")
-from lib import print_table, read_results
+from lib import fmt, group_runs, median, number as get, print_table, read_results
 
 path = sys.argv[1]
 SERVERS = ["netkit", "asyncio-streams", "asyncio-streams-uvloop", "uvloop-protocol"]
-runs, order = {}, []
 meta, records = read_results(path)
-for rec in records:
-    key = (rec["scenario"], rec["server"])
-    if rec["scenario"] not in order:
-        order.append(rec["scenario"])
-    runs.setdefault(key, []).append(rec)
-
-
-def get(res, *path):
-    for p in path:
-        if not isinstance(res, dict):
-            return None
-        res = res.get(p)
-    return res if isinstance(res, (int, float)) and not isinstance(res, bool) else None
+runs, order = group_runs(records)
 
 
 def med(key, *path):
-    vals = [v for r in runs.get(key, []) if (v := get(r.get("result"), *path)) is not None]
-    return statistics.median(vals) if vals else None
-
-
-def fmt(v, spec, suffix=""):
-    return "-" if v is None else format(v, spec) + suffix
+    return median(runs.get(key, []), *path)
 
 
 if meta:
@@ -136,10 +111,6 @@ PY
 
 [[ -z $report_only ]] || { report "$report_only"; exit; }
 
-[[ $duration =~ ^([0-9]+(\.[0-9]+)?)(ms|s|m)?$ ]] || usage_error "--duration wants e.g. 5s, 500ms, 1m; not $duration"
-duration_s=$(awk -v v="${BASH_REMATCH[1]}" -v u="${BASH_REMATCH[3]}" \
-    'BEGIN { x = v * (u == "ms" ? 0.001 : u == "m" ? 60 : 1); printf "%d", (x == int(x)) ? x : int(x) + 1 }')
-
 # ---------------------------------------------------------------------------
 # Setup: build, uvloop, file descriptors, CPU pinning, output files.
 # ---------------------------------------------------------------------------
@@ -152,19 +123,8 @@ fi
 
 # The idle scenario holds 10,000 connections: both the server and the load
 # generator need more than that many descriptors.
-nofile_max=$(cat /proc/sys/fs/nr_open 2>/dev/null || echo 1048576)
-if [[ $(ulimit -Hn) != unlimited ]] && (($(ulimit -Hn) < 65536)); then
-    ulimit -Hn $((nofile_max < 65536 ? nofile_max : 65536)) 2>/dev/null || true # root may raise it
-fi
-hard=$(ulimit -Hn)
-[[ $hard == unlimited ]] && hard=$nofile_max
-ulimit -Sn "$hard" 2>/dev/null || true
-nofile=$(ulimit -Sn)
-idle_conns=10000
-if ((nofile < idle_conns + 256)); then
-    idle_conns=$((nofile - 256))
-    warn "open files limited to $nofile; the idle scenario uses $idle_conns connections"
-fi
+raise_nofile 10000 "the idle scenario"
+idle_conns=$held
 
 pin_cpus
 make_outdir
@@ -184,19 +144,7 @@ server_command() {
     esac
 }
 
-bench_pid=
-cleanup() {
-    local rc=$?
-    if [[ -n $bench_pid ]]; then
-        kill -TERM "$bench_pid" 2>/dev/null || true # timeout(1) passes it on
-        wait_gone "$bench_pid" 140 || true
-        kill -KILL "$bench_pid" 2>/dev/null || true
-        wait "$bench_pid" 2>/dev/null || true
-    fi
-    stop_server || true
-    exit "$rc"
-}
-on_exit cleanup
+on_exit cleanup_runs
 
 # ---------------------------------------------------------------------------
 # Scenarios: name | arguments of `netkit bench echo`.
@@ -209,14 +157,7 @@ scenarios=(
     "churn x 50|--churn --connections 50"
     "idle x $idle_conns|--idle --connections $idle_conns"
 )
-if [[ -n $only ]]; then
-    kept=()
-    for s in "${scenarios[@]}"; do
-        [[ ${s%%|*} == *"$only"* ]] && kept+=("$s")
-    done
-    ((${#kept[@]})) || usage_error "no scenario name contains '$only'"
-    scenarios=("${kept[@]}")
-fi
+only_scenarios
 bench_timeout=$((2 * duration_s + 60))
 
 write_meta duration="$duration" rounds:="$rounds" nofile:="$nofile" pin_server="${pin_server[*]:-none}" \
@@ -226,25 +167,10 @@ write_meta duration="$duration" rounds:="$rounds" nofile:="$nofile" pin_server="
 record() {
     "$PYTHON" - "$@" "$srv_exit" "$srv_killed" <<'PY' >>"$results"
 import json, sys
-scenario, server, rnd, bench_exit, died, base, srv_exit, killed = sys.argv[1:9]
-out = open(base + ".bench.out", errors="replace").read()
-err = open(base + ".bench.err", errors="replace").read()
-rec = {"scenario": scenario, "server": server, "round": int(rnd), "bench_exit": int(bench_exit),
-       "server_exit": int(srv_exit) if srv_exit else None, "server_sigkilled": killed == "true",
-       "server_died_during_bench": died == "true", "result": None}
-try:
-    rec["result"] = json.loads(out)
-except ValueError:
-    # Not exactly one JSON object: keep the last line that is one, and say so.
-    for l in reversed(out.splitlines()):
-        try:
-            rec["result"] = json.loads(l)
-            break
-        except ValueError:
-            pass
-    rec["stdout_not_one_json_object"] = out[-2000:]
-if rec["bench_exit"] != 0 or rec["result"] is None:
-    rec["stderr_tail"] = err[-2000:]
+sys.path.insert(0, "benches")
+from lib import run_record
+rec = run_record(*sys.argv[1:9])
+bench_exit, died = sys.argv[4], sys.argv[5]
 print(json.dumps(rec))
 r = rec["result"] if isinstance(rec["result"], dict) else {}
 s = r.get("server") if isinstance(r.get("server"), dict) else {}
@@ -272,16 +198,8 @@ for si in "${!scenarios[@]}"; do
                 record "$scen_name" "$srv" "$round" 255 false "$base"
                 continue
             fi
-            # In the background and waited for, so that Ctrl-C interrupts at once.
-            timeout -k 5 "$bench_timeout" "${pin_client[@]}" "$netkit" bench echo "$srv_addr" \
-                "${scen_args[@]}" --duration "$duration" --server-pid "$srv_pid" --json \
-                >"$base.bench.out" 2>"$base.bench.err" </dev/null &
-            bench_pid=$!
-            bench_exit=0
-            wait "$bench_pid" || bench_exit=$?
-            bench_pid=
-            died=false
-            alive "$srv_pid" || died=true
+            run_bench "$base" "$netkit" bench echo "$srv_addr" "${scen_args[@]}" --duration "$duration" \
+                --server-pid "$srv_pid" --json
             stop_server
             record "$scen_name" "$srv" "$round" "$bench_exit" "$died" "$base"
         done

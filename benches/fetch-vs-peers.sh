@@ -248,10 +248,6 @@ cleanup() {
 }
 on_exit cleanup
 
-free_port() {
-    "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # ---------------------------------------------------------------------------
 # The corpus: files with random sizes and content, and sha256 manifests
 # ("HEX SIZE PATH", PATH relative to the corpus root, which is nginx's root).

@@ -10,9 +10,19 @@ read_results(path)  -> (meta, records): the last {"meta": ...} line's object
 print_table(head, rows, left)  the header, a rule, the rows (a blank line
                        where the first column changes), then a blank line;
                        the columns whose index is in `left` are left-aligned.
+group_runs(records)  -> (runs, order): records by (scenario, server), and the
+                       scenarios in the order first seen.
+number(res, *path)   res[path][...] when it is a number (not a bool), else None.
+median(records, *path)  the median of number(rec["result"], *path) over the
+                       records that have it, or None.
+fmt(v, spec, suffix)  "-" for None, else format(v, spec) + suffix.
+run_record(scenario, server, round, bench_exit, died, base, srv_exit, killed)
+                       the results.jsonl record of one `netkit bench` run, from
+                       its BASE.bench.out (the --json report) and .bench.err.
 """
 
 import json
+import statistics
 import sys
 
 
@@ -51,3 +61,51 @@ def print_table(head, rows, left):
         prev = r[0]
         print(line(r))
     print()
+
+
+def group_runs(records):
+    runs, order = {}, []
+    for rec in records:
+        if rec["scenario"] not in order:
+            order.append(rec["scenario"])
+        runs.setdefault((rec["scenario"], rec["server"]), []).append(rec)
+    return runs, order
+
+
+def number(res, *path):
+    for p in path:
+        if not isinstance(res, dict):
+            return None
+        res = res.get(p)
+    return res if isinstance(res, (int, float)) and not isinstance(res, bool) else None
+
+
+def median(records, *path):
+    vals = [v for r in records if (v := number(r.get("result"), *path)) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt(v, spec, suffix=""):
+    return "-" if v is None else format(v, spec) + suffix
+
+
+def run_record(scenario, server, rnd, bench_exit, died, base, srv_exit, killed):
+    out = open(base + ".bench.out", errors="replace").read()
+    err = open(base + ".bench.err", errors="replace").read()
+    rec = {"scenario": scenario, "server": server, "round": int(rnd), "bench_exit": int(bench_exit),
+           "server_exit": int(srv_exit) if srv_exit else None, "server_sigkilled": killed == "true",
+           "server_died_during_bench": died == "true", "result": None}
+    try:
+        rec["result"] = json.loads(out)
+    except ValueError:
+        # Not exactly one JSON object: keep the last line that is one, and say so.
+        for line in reversed(out.splitlines()):
+            try:
+                rec["result"] = json.loads(line)
+                break
+            except ValueError:
+                pass
+        rec["stdout_not_one_json_object"] = out[-2000:]
+    if rec["bench_exit"] != 0 or rec["result"] is None:
+        rec["stderr_tail"] = err[-2000:]
+    return rec

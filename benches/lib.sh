@@ -14,6 +14,9 @@
 #   parse_args "$@"          --rounds N, --only TEXT, --no-build, --report FILE,
 #                            -h/--help (also --opt=value); sets rounds, only,
 #                            build, report_only; checks --rounds unless --report.
+#                            A script that sets duration (its default) first
+#                            also takes --duration DUR (5s, 500ms, 1m): checked
+#                            unless --report, and rounded up into duration_s
 #                            A script's own options go to its parse_option
 #                            function, if any: it sets took (words used) or
 #                            returns 1
@@ -22,8 +25,13 @@
 #                            `netkit SUB CMD --help` offers every FLAG
 #   pin_cpus                 pin_server / pin_client: taskset -c 0 / -c 1,
 #                            or empty when those CPUs are not both usable
+#   only_scenarios           keeps the entries of the scenarios array ("NAME|ARGS")
+#                            whose NAME contains --only's TEXT; none is bad usage
 #   make_outdir              outdir, logdir, results under
 #                            target/bench/NAME-STAMP/
+#   raise_nofile N WHAT      the open-files limit raised as far as allowed;
+#                            sets nofile, and held: N, or fewer (with a
+#                            warning naming WHAT) so that N fit under it
 #   write_meta KEY=TEXT KEY:=JSON KEY.SUB=TEXT HOSTFACT...   the {"meta": ...}
 #                            line on stdout, keys in the order given; HOSTFACT
 #                            is one of cpu kernel python git when
@@ -31,11 +39,17 @@
 #   stop_pid PID NAME [--group]   SIGTERM, 5 s, SIGKILL, reap; sets stop_exit,
 #                            stop_killed
 #   on_exit FUNC             runs FUNC at exit, also on Ctrl-C and SIGTERM
+#   free_port                a free TCP port on 127.0.0.1, on stdout
+#   run_bench LOGBASE CMD... / stop_bench   a load generator pinned to CPU 1
+#                            under timeout(1) (bench_timeout seconds); sets
+#                            bench_exit, and died when the server died meanwhile
+#   cleanup_runs             an exit handler (for on_exit): stop_bench, stop_server
 #   start_server NAME LOGBASE [KIND] / stop_server   a server from the script's
 #                            server_command (sets cmd), pinned, up once it
 #                            prints "listening KIND 127.0.0.1:PORT" (KIND tcp
-#                            by default); sets srv_pid, srv_addr, srv_exit,
-#                            srv_killed
+#                            by default) or, when server_command also sets
+#                            ready_port, once 127.0.0.1:ready_port accepts;
+#                            sets srv_pid, srv_addr, srv_exit, srv_killed
 #
 # Its Python side, lib.py, holds what the scripts' report() code shares
 # (reading results.jsonl, printing the table).
@@ -61,6 +75,8 @@ rounds=3
 build=1
 only=
 report_only=
+duration=
+duration_s=
 
 parse_args() {
     local took
@@ -73,6 +89,8 @@ parse_args() {
             --no-build) build=0; shift ;;
             --report) report_only=${2:?--report needs a file}; shift 2 ;;
             --report=*) report_only=${1#*=}; shift ;;
+            --duration) [[ -n $duration ]] || break; duration=${2:?--duration needs a value}; shift 2 ;;
+            --duration=*) [[ -n $duration ]] || break; duration=${1#*=}; shift ;;
             -h | --help) usage; exit 0 ;;
             *)
                 took=0
@@ -86,7 +104,17 @@ parse_args() {
                 ;;
         esac
     done
-    [[ -n $report_only || $rounds =~ ^[1-9][0-9]*$ ]] || usage_error "--rounds wants a positive integer, not $rounds"
+    if (($#)); then # a --duration the script does not take
+        warn "unknown argument: $1"
+        usage >&2
+        exit 2
+    fi
+    [[ -z $report_only ]] || return 0
+    [[ $rounds =~ ^[1-9][0-9]*$ ]] || usage_error "--rounds wants a positive integer, not $rounds"
+    [[ -n $duration ]] || return 0
+    [[ $duration =~ ^([0-9]+(\.[0-9]+)?)(ms|s|m)?$ ]] || usage_error "--duration wants e.g. 5s, 500ms, 1m; not $duration"
+    duration_s=$(awk -v v="${BASH_REMATCH[1]}" -v u="${BASH_REMATCH[3]}" \
+        'BEGIN { x = v * (u == "ms" ? 0.001 : u == "m" ? 60 : 1); printf "%d", (x == int(x)) ? x : int(x) + 1 }')
 }
 
 # ---------------------------------------------------------------------------
@@ -119,6 +147,17 @@ pin_cpus() {
     fi
 }
 
+only_scenarios() {
+    local -a kept=()
+    local s
+    [[ -n $only ]] || return 0
+    for s in "${scenarios[@]}"; do
+        [[ ${s%%|*} == *"$only"* ]] && kept+=("$s")
+    done
+    ((${#kept[@]})) || usage_error "no scenario name contains '$only'"
+    scenarios=("${kept[@]}")
+}
+
 make_outdir() {
     local stamp
     stamp=$(date +%Y%m%d-%H%M%S)
@@ -126,6 +165,23 @@ make_outdir() {
     logdir=$outdir/logs
     results=$outdir/results.jsonl
     mkdir -p "$logdir"
+}
+
+raise_nofile() {
+    local max hard
+    max=$(cat /proc/sys/fs/nr_open 2>/dev/null || echo 1048576)
+    if [[ $(ulimit -Hn) != unlimited ]] && (($(ulimit -Hn) < 65536)); then
+        ulimit -Hn $((max < 65536 ? max : 65536)) 2>/dev/null || true # root may raise it
+    fi
+    hard=$(ulimit -Hn)
+    [[ $hard == unlimited ]] && hard=$max
+    ulimit -Sn "$hard" 2>/dev/null || true
+    nofile=$(ulimit -Sn)
+    held=$1
+    if ((nofile < held + 256)); then
+        held=$((nofile - 256))
+        warn "open files limited to $nofile; $2 uses $held"
+    fi
 }
 
 write_meta() {
@@ -221,16 +277,61 @@ on_exit() {
     trap 'exit 143' TERM
 }
 
+free_port() {
+    "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# port_accepts PORT: 0 when a TCP connect to 127.0.0.1:PORT succeeds within 1 s.
+port_accepts() {
+    # shellcheck disable=SC2016 # $1 is the inner shell's
+    timeout 1 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
+}
+
+bench_pid=
+bench_exit=
+died=false
+bench_timeout=600
+run_bench() {
+    local base=$1
+    shift
+    # In the background and waited for, so that Ctrl-C interrupts at once.
+    timeout -k 5 "$bench_timeout" "${pin_client[@]}" "$@" >"$base.bench.out" 2>"$base.bench.err" </dev/null &
+    bench_pid=$!
+    bench_exit=0
+    wait "$bench_pid" || bench_exit=$?
+    bench_pid=
+    died=false
+    [[ -z $srv_pid ]] || alive "$srv_pid" || died=true
+}
+
+stop_bench() {
+    [[ -n $bench_pid ]] || return 0
+    kill -TERM "$bench_pid" 2>/dev/null || true # timeout(1) passes it on
+    wait_gone "$bench_pid" 140 || true
+    kill -KILL "$bench_pid" 2>/dev/null || true
+    wait "$bench_pid" 2>/dev/null || true
+    bench_pid=
+}
+
+cleanup_runs() {
+    local rc=$?
+    stop_bench
+    stop_server || true
+    exit "$rc"
+}
+
 # start_server NAME LOGBASE [KIND]: runs the script's `server_command NAME`
 # (which sets cmd) pinned to CPU 0, output in LOGBASE.out and .err, and waits
-# up to 15 s for its ready line, "listening KIND 127.0.0.1:PORT". Sets srv_pid,
-# srv_addr and srv_name, or returns 1 with the server stopped.
+# up to 15 s for its ready line, "listening KIND 127.0.0.1:PORT", or, for a
+# server that prints none, until the port server_command put in ready_port
+# accepts a connection. Sets srv_pid, srv_addr and srv_name, or returns 1 with
+# the server stopped.
 srv_pid=
 srv_addr=
 srv_name=
 start_server() {
     local -a cmd
-    local kind=${3:-tcp} i
+    local kind=${3:-tcp} i ready_port=
     server_command "$1"
     srv_name=$1
     srv_addr=
@@ -238,7 +339,12 @@ start_server() {
     "${pin_server[@]}" "${cmd[@]}" >"$2.out" 2>"$2.err" </dev/null &
     srv_pid=$!
     for ((i = 0; i < 300; i++)); do # 15 s
-        srv_addr=$(sed -n "s/^listening $kind \([^[:space:]]*\).*/\1/p;T;q" "$2.out" 2>/dev/null || true)
+        if [[ -n $ready_port ]]; then
+            srv_addr=
+            ! port_accepts "$ready_port" || srv_addr=127.0.0.1:$ready_port
+        else
+            srv_addr=$(sed -n "s/^listening $kind \([^[:space:]]*\).*/\1/p;T;q" "$2.out" 2>/dev/null || true)
+        fi
         if [[ -n $srv_addr ]]; then
             if [[ ! $srv_addr =~ ^127\.0\.0\.1:[0-9]+$ ]]; then
                 warn "$1 is listening on $srv_addr, not 127.0.0.1:PORT; not using it"
@@ -255,7 +361,12 @@ start_server() {
         fi
         sleep 0.05
     done
-    warn "$1 printed no 'listening $kind ADDR' line within 15 s"
+    if [[ -n $ready_port ]]; then
+        warn "$1 did not accept connections on 127.0.0.1:$ready_port within 15 s; stderr:"
+        tail -n 20 "$2.err" >&2 || true
+    else
+        warn "$1 printed no 'listening $kind ADDR' line within 15 s"
+    fi
     stop_server
     return 1
 }

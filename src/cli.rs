@@ -180,8 +180,11 @@ what it receives. Reports deliveries/s (a delivery is one message received by on
 latency from the send time carried in each message, and losses: deliveries expected minus \
 received once a grace period has passed. Without --rate each sender stays at most --window \
 messages ahead of what one receiver has seen, which measures saturation throughput with \
-bounded queues. A server with flood control must have it off. Any loss, duplicate, \
-reordering or damaged message, or a client that could not join, exits 1."
+bounded queues. --idle: the clients only register, join and stay connected for the \
+duration, answering PINGs; with --server-pid the report gives the server's memory per \
+idle client. Against a loopback server the clients connect from 127.0.0.1-64. A server \
+with flood control must have it off. Any loss, duplicate, reordering or damaged message, \
+or a client that could not join (or, idle, was dropped), exits 1."
 )]
 pub struct BenchChatArgs {
     /// Server address, HOST:PORT.
@@ -210,6 +213,15 @@ pub struct BenchChatArgs {
     /// After sending ends, how long to wait for messages still on their way.
     #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DUR")]
     pub grace: Duration,
+    /// Hold the clients idle for the duration; with --server-pid, reports server memory per client.
+    #[arg(long, conflicts_with_all = ["senders", "rate"])]
+    pub idle: bool,
+    /// With --idle: clients per channel (CHAN, then CHAN-1, CHAN-2, ...); default all in one.
+    #[arg(long, requires = "idle", value_name = "N")]
+    pub members: Option<usize>,
+    /// Clients that connect, register and join at once (few for a short listen backlog).
+    #[arg(long, default_value_t = netkit::bench::chat::SETUP_PARALLEL, value_name = "N")]
+    pub setup_parallel: usize,
     #[command(flatten)]
     pub run: BenchRunArgs,
 }

@@ -13,6 +13,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
+use common::irc::ChatServeProcess;
 use common::{FakeServer, Finished, Netkit, assert_latency_reported, bench_json, count};
 
 /// `netkit chat serve` on a free port, with history in memory.
@@ -23,25 +24,18 @@ struct ChatServe {
 
 impl ChatServe {
     fn start() -> ChatServe {
-        // Flood control off, as for any server under a load generator.
-        let mut netkit = Netkit::spawn(&[
-            "chat",
-            "serve",
-            "--irc",
-            "127.0.0.1:0",
-            "--db",
-            ":memory:",
-            "--flood",
-            "off",
-            "--http",
-            "off",
-        ]);
-        let line = netkit.line();
-        let addr = match line.split_whitespace().collect::<Vec<_>>()[..] {
-            ["listening", "irc", addr] => addr.to_string(),
-            _ => panic!("unexpected ready line {line:?}"),
-        };
-        ChatServe { netkit, addr }
+        Self::start_with(&[])
+    }
+
+    /// Flood control off, as for any server under a load generator.
+    fn start_with(extra: &[&str]) -> ChatServe {
+        let mut args = vec!["--flood", "off"];
+        args.extend_from_slice(extra);
+        let ChatServeProcess { netkit, addr } = ChatServeProcess::start(&args);
+        ChatServe {
+            netkit,
+            addr: addr.to_string(),
+        }
     }
 }
 
@@ -159,6 +153,79 @@ fn text_report_names_the_figures() {
 }
 
 #[test]
+fn idle_run_holds_the_clients_answering_pings_and_reports_memory_per_client() {
+    // The server pings after 1s of silence and drops a client that does not
+    // answer: holding 2.5s proves the idle clients answer.
+    let server = ChatServe::start_with(&["--ping-interval", "1s"]);
+    let pid = server.netkit.pid().to_string();
+    let (finished, report) = bench(
+        &server.addr,
+        &[
+            "--idle",
+            "--clients",
+            "30",
+            "--duration",
+            "2500ms",
+            "--server-pid",
+            &pid,
+        ],
+    );
+
+    assert_eq!(finished.code(), Some(0), "{finished:?}");
+    assert_eq!(report["idle"], true, "{report}");
+    assert_eq!(count(&report, "clients"), 30);
+    assert_eq!(count(&report, "joined"), 30);
+    assert_eq!(count(&report, "senders"), 0);
+    assert_eq!(count(&report, "sent"), 0);
+    assert_eq!(count(&report, "deliveries"), 0);
+    assert!(report["window"].is_null(), "{report}");
+    assert_eq!(report["errors"], serde_json::json!({}), "{report}");
+    assert!(report["duration_s"].as_f64().unwrap() >= 2.4, "{report}");
+    // Memory only for presence and sanity: a number of bytes, not a speed.
+    let usage = &report["server"];
+    assert_eq!(count(usage, "pid"), u64::from(server.netkit.pid()));
+    let per_client = usage["rss_per_client_bytes"]
+        .as_f64()
+        .expect("rss_per_client_bytes");
+    assert!(per_client.is_finite() && per_client >= 0.0, "{report}");
+    assert!(count(usage, "rss_after_kib") > 0, "{report}");
+}
+
+#[test]
+fn idle_text_report_and_no_memory_figure_without_a_server_pid() {
+    let server = ChatServe::start();
+    // 25 clients, 10 to a channel: #bench, #bench-1, #bench-2.
+    let (finished, report) = bench(
+        &server.addr,
+        &["--idle", "-c", "25", "--members", "10", "-d", "200ms"],
+    );
+    assert_eq!(finished.code(), Some(0), "{finished:?}");
+    assert_eq!(count(&report, "joined"), 25, "{report}");
+    assert!(report["server"].is_null(), "{report}");
+
+    let finished = Netkit::run(
+        &[
+            "bench",
+            "chat",
+            &server.addr,
+            "--idle",
+            "-c",
+            "5",
+            "-d",
+            "200ms",
+        ],
+        b"",
+    );
+    assert_eq!(finished.code(), Some(0), "{finished:?}");
+    let text = finished.stdout_text();
+    assert!(text.contains("5 idle clients"), "{text}");
+    assert!(
+        text.contains("5 of 5 clients registered and joined"),
+        "{text}"
+    );
+}
+
+#[test]
 fn bad_settings_exit_2() {
     let server = ChatServe::start();
     for extra in [
@@ -166,6 +233,12 @@ fn bad_settings_exit_2() {
         &["--clients", "1"],
         &["--size", "1KiB"],
         &["--channel", "bench"],
+        &["--idle", "--senders", "2"],
+        &["--idle", "--rate", "100"],
+        &["--idle", "--clients", "0"],
+        &["--members", "5"],
+        &["--idle", "--members", "0"],
+        &["--setup-parallel", "0"],
     ] {
         let mut args = vec!["bench", "chat", server.addr.as_str()];
         args.extend_from_slice(extra);

@@ -16,6 +16,16 @@
 //! share R lines/s and latency counts from the moment each line was meant to be
 //! sent (no coordinated omission).
 //!
+//! Idle (`idle`): the clients register and join, then only hold their connections
+//! for the duration, answering PINGs; the server's RSS growth from before the
+//! first connect to the end of the hold, divided by the clients that joined, is
+//! what an idle client costs it.
+//!
+//! Set-up is gentle with any server: at most `setup_parallel` clients connect and
+//! register at once, from 127.0.0.1-64 against a loopback target, and a client
+//! that has joined keeps reading (answering PINGs) while the others join, so that
+//! the JOINs it is sent cannot fill its send queue.
+//!
 //! Clients are spread over worker threads, each with its own single-threaded
 //! runtime, as in the echo generator; tallies are per worker and merged at the end.
 
@@ -39,7 +49,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use super::echo::BenchError;
 use super::latency::{Latency, histogram};
-use super::shared::{ErrorCounts, Progress, merge_errors};
+use super::shared::{ErrorCounts, Progress, merge_errors, round2};
 use super::usage::{ProcessSample, SelfSample};
 use crate::chat::irc::{Frame, Message, is_valid_channel};
 use crate::net::describe_io_error;
@@ -47,8 +57,12 @@ use payload::Seen;
 pub use report::{ChatReport, ServerUsage};
 use setup::Conn;
 
-/// How long one client may take to connect, register and join.
-const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one attempt of one client may take to connect, register and join.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Tries per client: a connection a server never accepted (its listen backlog
+/// overflowed) can hang without an error, and a fresh one usually goes through.
+const SETUP_ATTEMPTS: u32 = 3;
 
 /// The longest message text: a relayed line must fit IRC's 512 bytes with the
 /// server's `:nick!user@host ` in front, which may take about 120 bytes.
@@ -59,8 +73,13 @@ pub const MAX_SIZE: usize = 360;
 /// a late arrival may be counted as a duplicate.
 const MAX_GAPS: usize = 4096;
 
-/// How often a worker checks, after sending ended, whether everything arrived.
+/// How often a worker checks, after sending ended, whether everything arrived,
+/// and during set-up, whether every worker's clients have set up.
 const GRACE_POLL: Duration = Duration::from_millis(5);
+
+/// The default of `setup_parallel`: more connects at once than a server's listen
+/// backlog holds (ngircd's is 10) are retried by the kernel after whole seconds.
+pub const SETUP_PARALLEL: usize = 8;
 
 #[derive(Debug, Clone)]
 pub struct ChatBench {
@@ -84,6 +103,16 @@ pub struct ChatBench {
     pub threads: usize,
     /// A server process whose CPU time and memory to sample before and after.
     pub server_pid: Option<u32>,
+    /// Hold the clients idle instead of sending; `senders` must be 0.
+    pub idle: bool,
+    /// Idle: clients per channel, None for all in one. Client i joins `channel`
+    /// when i < N, else `channel-K` with K = i / N: one channel of 10,000 costs
+    /// 50 million JOIN lines to set up, which is not what an idle client costs.
+    pub members: Option<usize>,
+    /// Clients that connect, register and join at once, shared by the workers.
+    /// Few suit a server with a short listen backlog; a server that completes
+    /// registrations on a timer (InspIRCd, once a second) needs many.
+    pub setup_parallel: usize,
 }
 
 /// What one worker thread measured.
@@ -136,6 +165,8 @@ struct Shared {
     senders: Vec<SenderState>,
     /// Senders that stopped for good (or never started).
     senders_done: AtomicUsize,
+    /// Clients (of every worker) whose set-up ended, joined or failed.
+    set_up: AtomicUsize,
     /// The clock that send times in messages count from.
     base: std::time::Instant,
 }
@@ -173,10 +204,16 @@ impl Drop for SenderDone {
 impl ChatBench {
     fn validate(&self) -> Result<(), BenchError> {
         let bad = |s: String| Err(BenchError::Settings(s));
-        if self.clients < 2 {
+        if self.idle {
+            if self.clients == 0 {
+                return bad("--clients must be at least 1".into());
+            }
+            if self.senders != 0 || self.rate.is_some() {
+                return bad("--idle sends nothing: no senders, no rate".into());
+            }
+        } else if self.clients < 2 {
             return bad("--clients must be at least 2 (senders do not hear themselves)".into());
-        }
-        if self.senders == 0 || self.senders > self.clients {
+        } else if self.senders == 0 || self.senders > self.clients {
             return bad(format!(
                 "--senders must be between 1 and --clients ({})",
                 self.clients
@@ -185,7 +222,13 @@ impl ChatBench {
         if self.senders > 1000 {
             return bad("--senders must be at most 1000".into());
         }
-        if !is_valid_channel(&self.channel, 50) {
+        if self.members.is_some() && !self.idle {
+            return bad("--members is for --idle".into());
+        }
+        if self.members == Some(0) {
+            return bad("--members must be at least 1".into());
+        }
+        if !is_valid_channel(&self.channel_of(self.clients.saturating_sub(1)), 50) {
             return bad(format!(
                 "invalid channel {:?}: expected #name or &name, without spaces or commas",
                 self.channel
@@ -209,10 +252,21 @@ impl ChatBench {
         if self.window == 0 {
             return bad("--window must be at least 1".into());
         }
+        if self.setup_parallel == 0 {
+            return bad("--setup-parallel must be at least 1".into());
+        }
         if self.threads == 0 {
             return bad("--threads must be at least 1".into());
         }
         Ok(())
+    }
+
+    /// The channel client `index` joins.
+    fn channel_of(&self, index: usize) -> std::borrow::Cow<'_, str> {
+        match self.members {
+            Some(n) if index >= n => format!("{}-{}", self.channel, index / n).into(),
+            _ => self.channel.as_str().into(),
+        }
     }
 
     /// The client that watches sender `s` for the window: the last one, or the one
@@ -234,12 +288,14 @@ impl ChatBench {
         progress: Option<&Progress>,
     ) -> Result<ChatReport, BenchError> {
         self.validate()?;
-        // A wrong --server-pid fails now, not after the whole run.
-        self.sample_server()?;
+        // Before any client connects: idle mode's baseline. A wrong --server-pid
+        // fails here, not after the whole run.
+        let server_start = self.sample_server()?;
         let threads = self.threads.min(self.clients);
         let shared = Arc::new(Shared {
             senders: (0..self.senders).map(|_| SenderState::default()).collect(),
             senders_done: AtomicUsize::new(0),
+            set_up: AtomicUsize::new(0),
             base: std::time::Instant::now(),
         });
         // The nick tag tells this run's clients from a previous run's, still
@@ -279,7 +335,11 @@ impl ChatBench {
         let setup = setup_started.elapsed();
         let started = Instant::now();
         let self_before = SelfSample::now();
-        let server_before = self.sample_server();
+        let server_before = if self.idle {
+            Ok(server_start)
+        } else {
+            self.sample_server()
+        };
         barriers[1].wait();
         let finished = Instant::now();
         let self_cpu = SelfSample::now().cpu_since(&self_before);
@@ -335,6 +395,8 @@ impl WorkerPlan {
             Ok(rt) => rt,
             Err(err) => {
                 tally.borrow_mut().error(describe_io_error(&err));
+                // Its clients are done setting up: the others need not wait for them.
+                self.shared.set_up.fetch_add(self.clients.len(), SeqCst);
                 // Its senders will never send.
                 for &index in &self.clients {
                     if index < self.bench.senders {
@@ -382,23 +444,58 @@ impl WorkerPlan {
             .unwrap_or_else(|_| Tally::new())
     }
 
-    /// Connects, registers and joins every client of this worker at once. A client
-    /// that fails is counted under its error and left out; a sender that fails
-    /// counts as finished.
+    /// Connects, registers and joins every client of this worker, a few at a
+    /// time; a client that joined reads (and drops) what it is sent until every
+    /// worker's clients have set up. A client that fails is counted under its
+    /// error and left out; a sender that fails counts as finished.
     async fn set_up(&self, tally: &Rc<RefCell<Tally>>) -> Vec<(usize, Conn)> {
         let bench = &self.bench;
-        let attempts = self.clients.iter().map(|&index| async move {
-            let work = setup::connect_and_join(bench.target, &bench.channel, self.run_tag, index);
-            let result = tokio::select! {
-                result = tokio::time::timeout(SETUP_TIMEOUT, work) => {
-                    result.unwrap_or(Err(setup::SetupError::TimedOut("set-up")))
-                }
-                _ = self.stop.cancelled() => Err(setup::SetupError::Interrupted),
-            };
-            (index, result)
+        let threads = bench.threads.min(bench.clients).max(1);
+        let slots = tokio::sync::Semaphore::new((bench.setup_parallel / threads).max(1));
+        let all_set_up = CancellationToken::new();
+        let attempts = self.clients.iter().map(|&index| {
+            let (slots, all_set_up) = (&slots, &all_set_up);
+            async move {
+                let result = {
+                    // The semaphore is never closed.
+                    let _slot = slots.acquire().await;
+                    let channel = bench.channel_of(index);
+                    let mut attempt = 1;
+                    loop {
+                        let work =
+                            setup::connect_and_join(bench.target, &channel, self.run_tag, index);
+                        let result = tokio::select! {
+                            result = tokio::time::timeout(SETUP_TIMEOUT, work) => {
+                                result.unwrap_or(Err(setup::SetupError::TimedOut("set-up")))
+                            }
+                            _ = self.stop.cancelled() => Err(setup::SetupError::Interrupted),
+                        };
+                        match result {
+                            Err(setup::SetupError::TimedOut(_)) if attempt < SETUP_ATTEMPTS => {
+                                attempt += 1;
+                            }
+                            result => break result,
+                        }
+                    }
+                };
+                self.shared.set_up.fetch_add(1, SeqCst);
+                let result = match result {
+                    Ok(mut conn) => conn.drain_until(all_set_up).await.map(|()| conn),
+                    Err(err) => Err(err),
+                };
+                (index, result)
+            }
         });
+        let everyone = async {
+            while self.shared.set_up.load(SeqCst) < bench.clients && !self.stop.is_cancelled() {
+                tokio::time::sleep(GRACE_POLL).await;
+            }
+            all_set_up.cancel();
+        };
+        let (results, ()) =
+            futures::future::join(futures::future::join_all(attempts), everyone).await;
         let mut conns = Vec::with_capacity(self.clients.len());
-        for (index, result) in futures::future::join_all(attempts).await {
+        for (index, result) in results {
             match result {
                 Ok(conn) => conns.push((index, conn)),
                 Err(err) => {
@@ -421,6 +518,13 @@ impl WorkerPlan {
         own_senders: &[usize],
         deadline: Instant,
     ) {
+        if self.bench.idle {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {}
+                _ = self.stop.cancelled() => {}
+            }
+            return;
+        }
         // A sender stops at the deadline or on `stop`, unless a write hangs; the
         // grace period bounds that too.
         let latest = deadline + self.bench.grace * 2;
@@ -857,6 +961,7 @@ impl ChatBench {
         self_cpu: Duration,
         server: Option<(ProcessSample, ProcessSample)>,
     ) -> ChatReport {
+        let joined = total.joined as u64;
         let secs = sending.as_secs_f64().max(1e-9);
         let deliveries = total.deliveries;
         let per_delivery = |cpu: Duration| {
@@ -870,12 +975,13 @@ impl ChatBench {
         ChatReport {
             target: self.target.to_string(),
             channel: self.channel.clone(),
+            idle: self.idle,
             clients: self.clients,
             joined: total.joined,
             senders: self.senders,
             size: self.size,
             rate: self.rate,
-            window: self.rate.is_none().then_some(self.window),
+            window: (self.rate.is_none() && !self.idle).then_some(self.window),
             setup_s: round3(setup.as_secs_f64()),
             duration_s: round3(secs),
             sent,
@@ -895,13 +1001,14 @@ impl ChatBench {
                 cpu_us_per_delivery: per_delivery(after.cpu.saturating_sub(before.cpu)),
                 rss_before_kib: before.rss_kib,
                 rss_after_kib: after.rss_kib,
+                rss_per_client_bytes: if self.idle {
+                    after.rss_growth_per(&before, joined)
+                } else {
+                    None
+                },
             }),
         }
     }
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }
 
 fn round3(x: f64) -> f64 {

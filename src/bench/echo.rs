@@ -26,7 +26,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::latency::{Latency, histogram};
-use super::shared::{ErrorCounts, Progress, describe_errors, merge_errors};
+use super::shared::{
+    ErrorCounts, Progress, connect, connect_from, describe_errors, merge_errors, round2,
+};
 use super::usage::{ProcessSample, SelfSample};
 use crate::net::{describe_io_error, read_draining};
 
@@ -253,11 +255,11 @@ impl EchoBench {
                 cpu_us_per_op: per_op(after.cpu.saturating_sub(before.cpu)),
                 rss_before_kib: before.rss_kib,
                 rss_after_kib: loaded.rss_kib,
-                rss_per_connection_bytes: (self.mode == Mode::Idle && ops > 0).then(|| {
-                    round2(
-                        loaded.rss_kib.saturating_sub(before.rss_kib) as f64 * 1024.0 / ops as f64,
-                    )
-                }),
+                rss_per_connection_bytes: if self.mode == Mode::Idle {
+                    loaded.rss_growth_per(&before, ops)
+                } else {
+                    None
+                },
             }),
             _ => None,
         };
@@ -278,10 +280,6 @@ impl EchoBench {
             server,
         }
     }
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }
 
 struct WorkerPlan {
@@ -516,7 +514,7 @@ impl ConnLoop {
                 return;
             };
             let once = async {
-                let conn = connect_churn(self.bench.target, turn).await?;
+                let conn = connect_from(self.bench.target, turn).await?;
                 echo_hello(&conn).await
             };
             let result = tokio::select! {
@@ -563,50 +561,6 @@ impl ConnLoop {
             _ = tokio::time::sleep(RETRY_PAUSE) => true,
         }
     }
-}
-
-async fn connect(target: SocketAddr) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect(target).await?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
-}
-
-/// Source addresses that churn rotates through against an IPv4 loopback target.
-const CHURN_SOURCES: u32 = 64;
-
-/// Connects for churn. Every closed connection leaves a TIME_WAIT entry on the
-/// client's side; with tens of thousands of them the kernel's search for a free
-/// port for 127.0.0.1 -> target becomes the load generator's main cost, more than
-/// the server's whole work per connection. Against an IPv4 loopback target the
-/// source address therefore rotates through 127.0.0.1-64: each has its own port
-/// space. `IP_BIND_ADDRESS_NO_PORT` leaves the port choice to connect().
-async fn connect_churn(target: SocketAddr, turn: u32) -> io::Result<TcpStream> {
-    let SocketAddr::V4(v4) = target else {
-        return connect(target).await;
-    };
-    if !v4.ip().is_loopback() {
-        return connect(target).await;
-    }
-    let socket = tokio::net::TcpSocket::new_v4()?;
-    let one: libc::c_int = 1;
-    // SAFETY: setsockopt reads `one` for the size given, and the fd is open.
-    let set = unsafe {
-        libc::setsockopt(
-            std::os::fd::AsRawFd::as_raw_fd(&socket),
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if set != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let source =
-        std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::LOCALHOST) + turn % CHURN_SOURCES);
-    socket.bind(SocketAddr::from((source, 0)))?;
-    socket.set_nodelay(true)?;
-    socket.connect(target).await
 }
 
 /// Sends `payload` and reads the echo into `echo`, writing and reading at once so

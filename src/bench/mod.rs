@@ -8,5 +8,5 @@ mod shared;
 mod usage;
 
 pub use latency::Latency;
-pub use shared::{ErrorCounts, Progress};
+pub use shared::{ErrorCounts, Progress, describe_errors};
 pub use usage::{ProcessSample, SelfSample};

@@ -1,9 +1,13 @@
-//! What every load generator shares: live progress counters and errors counted
-//! by kind (a map, so memory stays bounded in an error storm).
+//! What every load generator shares: live progress counters, errors counted by
+//! kind (a map, so memory stays bounded in an error storm), and connecting.
 
 use std::collections::BTreeMap;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
+
+use tokio::net::TcpStream;
 
 /// A live view of progress for a display: operations done so far. Each worker
 /// counts on its own counter; readers add them up.
@@ -35,12 +39,60 @@ pub(crate) fn merge_errors(into: &mut ErrorCounts, from: ErrorCounts) {
 }
 
 /// `none`, or `kind: n, kind: n` for the text reports.
-pub(crate) fn describe_errors(errors: &ErrorCounts) -> String {
+pub fn describe_errors(errors: &ErrorCounts) -> String {
     if errors.is_empty() {
         return "none".to_string();
     }
     let list: Vec<String> = errors.iter().map(|(k, n)| format!("{k}: {n}")).collect();
     list.join(", ")
+}
+
+/// Rounded to 2 decimals, for reports.
+pub(crate) fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+pub(crate) async fn connect(target: SocketAddr) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect(target).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Source addresses that connections rotate through against an IPv4 loopback target.
+const LOOPBACK_SOURCES: u32 = 64;
+
+/// Connects from one of 127.0.0.1-64 (by `turn`) when the target is IPv4
+/// loopback, otherwise as `connect` does. Each source address has its own port
+/// space: churn leaves tens of thousands of TIME_WAIT entries, and with one source
+/// the kernel's search for a free port becomes the load generator's main cost;
+/// many held clients look like many hosts, not one, to a server's per-address
+/// limits. `IP_BIND_ADDRESS_NO_PORT` leaves the port choice to connect().
+pub(crate) async fn connect_from(target: SocketAddr, turn: u32) -> io::Result<TcpStream> {
+    let SocketAddr::V4(v4) = target else {
+        return connect(target).await;
+    };
+    if !v4.ip().is_loopback() {
+        return connect(target).await;
+    }
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt reads `one` for the size given, and the fd is open.
+    let set = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&socket),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if set != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let source = Ipv4Addr::from(u32::from(Ipv4Addr::LOCALHOST) + turn % LOOPBACK_SOURCES);
+    socket.bind(SocketAddr::from((source, 0)))?;
+    socket.set_nodelay(true)?;
+    socket.connect(target).await
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use super::shared::round2;
+
 /// CPU time of this process, from getrusage (microsecond resolution).
 #[derive(Debug, Clone, Copy)]
 pub struct SelfSample {
@@ -56,6 +58,16 @@ impl ProcessSample {
     }
 }
 
+impl ProcessSample {
+    /// Idle figures: bytes of resident memory grown since `before` per item held
+    /// (a connection, a client), to 2 decimals; None without items.
+    pub fn rss_growth_per(&self, before: &ProcessSample, items: u64) -> Option<f64> {
+        (items > 0).then(|| {
+            round2(self.rss_kib.saturating_sub(before.rss_kib) as f64 * 1024.0 / items as f64)
+        })
+    }
+}
+
 /// utime + stime, in clock ticks, from the text of /proc/PID/stat. The command
 /// name in field 2 may hold spaces and parentheses, so fields count from the last `)`.
 fn parse_cpu_ticks(stat: &str) -> Option<u64> {
@@ -86,6 +98,17 @@ mod tests {
     fn rss_from_status() {
         let status = "Name:\tnetkit\nVmPeak:\t  9000 kB\nVmRSS:\t    5120 kB\nThreads:\t3\n";
         assert_eq!(parse_rss_kib(status), Some(5120));
+    }
+
+    #[test]
+    fn rss_growth_per_item() {
+        let at = |rss_kib| ProcessSample {
+            cpu: Duration::ZERO,
+            rss_kib,
+        };
+        assert_eq!(at(1300).rss_growth_per(&at(1000), 100), Some(3072.0));
+        assert_eq!(at(900).rss_growth_per(&at(1000), 100), Some(0.0));
+        assert_eq!(at(1300).rss_growth_per(&at(1000), 0), None);
     }
 
     #[test]

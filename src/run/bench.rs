@@ -63,7 +63,7 @@ pub async fn chat(args: BenchChatArgs) -> Result<ExitCode> {
     let bench = ChatBench {
         target,
         clients: args.clients,
-        senders: args.senders,
+        senders: if args.idle { 0 } else { args.senders },
         channel: args.channel,
         rate: args.rate,
         size: usize::try_from(args.size).unwrap_or(usize::MAX),
@@ -72,6 +72,9 @@ pub async fn chat(args: BenchChatArgs) -> Result<ExitCode> {
         grace: args.grace,
         threads: args.run.threads.unwrap_or_else(default_threads),
         server_pid: args.run.server_pid,
+        idle: args.idle,
+        setup_parallel: args.setup_parallel,
+        members: args.members,
     };
     let report = drive("deliveries", move |stop, progress| {
         bench.run(stop, Some(progress))
@@ -84,6 +87,16 @@ pub async fn chat(args: BenchChatArgs) -> Result<ExitCode> {
             report.joined, report.clients, report.channel
         );
         return Ok(ExitCode::from(1));
+    }
+    if report.idle {
+        if !report.errors.is_empty() {
+            eprintln!(
+                "netkit: idle clients failed: {}",
+                netkit::bench::describe_errors(&report.errors)
+            );
+            return Ok(ExitCode::from(1));
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     if let Some(failure) = report.verification_failure() {
         eprintln!("netkit: {failure}");

@@ -10,6 +10,8 @@ use crate::bench::shared::{ErrorCounts, describe_errors};
 pub struct ChatReport {
     pub target: String,
     pub channel: String,
+    /// Idle mode: the clients were only held, nothing was sent.
+    pub idle: bool,
     /// Clients asked for.
     pub clients: usize,
     /// Clients that registered and joined.
@@ -49,6 +51,9 @@ pub struct ServerUsage {
     pub cpu_us_per_delivery: f64,
     pub rss_before_kib: u64,
     pub rss_after_kib: u64,
+    /// Idle mode: the server's RSS growth, from before the first connect to the
+    /// end of the hold, per client that joined.
+    pub rss_per_client_bytes: Option<f64>,
 }
 
 impl ChatReport {
@@ -73,6 +78,9 @@ impl ChatReport {
     pub fn to_text(&self) -> String {
         use std::fmt::Write;
         let mut out = String::new();
+        if self.idle {
+            return self.idle_text();
+        }
         let pace = match (self.rate, self.window) {
             (Some(rate), _) => format!("paced at {rate} lines/s"),
             (None, Some(window)) => format!("saturating, window {window}"),
@@ -120,6 +128,33 @@ impl ChatReport {
                 out,
                 "  server cpu   {}us per delivery (pid {}), rss {} KiB -> {} KiB",
                 server.cpu_us_per_delivery, server.pid, server.rss_before_kib, server.rss_after_kib
+            );
+        }
+        out
+    }
+
+    fn idle_text(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "chat bench against {}: {} idle clients in {}, held {:.2}s",
+            self.target, self.clients, self.channel, self.duration_s
+        );
+        let _ = writeln!(
+            out,
+            "  set-up       {} of {} clients registered and joined in {:.2}s",
+            self.joined, self.clients, self.setup_s
+        );
+        let _ = writeln!(out, "  errors       {}", describe_errors(&self.errors));
+        if let Some(server) = &self.server {
+            let per_client = server
+                .rss_per_client_bytes
+                .map_or("-".to_string(), |b| format!("{b:.0} B"));
+            let _ = writeln!(
+                out,
+                "  server rss   {} KiB -> {} KiB, {per_client} per idle client (pid {})",
+                server.rss_before_kib, server.rss_after_kib, server.pid
             );
         }
         out

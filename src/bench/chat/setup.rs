@@ -9,10 +9,11 @@ use std::net::SocketAddr;
 
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
 
+use crate::bench::shared::connect_from;
 use crate::chat::irc::{Frame, IrcCodec, Message, irc_eq};
 use crate::net::describe_io_error;
 
@@ -70,23 +71,20 @@ fn base36(mut n: u64, width: usize) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// Connects, registers and joins `channel`.
+/// Connects (from one of 127.0.0.1-64 against a loopback target, by index),
+/// registers and joins `channel`.
 pub(crate) async fn connect_and_join(
     target: SocketAddr,
     channel: &str,
     run_tag: u32,
     index: usize,
 ) -> Result<Conn, SetupError> {
-    let stream = TcpStream::connect(target)
+    let stream = connect_from(target, index as u32)
         .await
         .map_err(|cause| SetupError::Io {
             step: "connect",
             cause,
         })?;
-    stream.set_nodelay(true).map_err(|cause| SetupError::Io {
-        step: "connect",
-        cause,
-    })?;
     let (reader, writer) = stream.into_split();
     let mut conn = Conn {
         frames: FramedRead::new(reader, IrcCodec::new()),
@@ -108,28 +106,74 @@ impl Conn {
             .map_err(|cause| SetupError::Io { step, cause })
     }
 
-    /// The next message, with PINGs answered and ERROR turned into an error.
-    async fn next(&mut self, step: &'static str) -> Result<Message, SetupError> {
+    /// The next line; LineTooLong is skipped.
+    async fn line(&mut self, step: &'static str) -> Result<bytes::Bytes, SetupError> {
         loop {
-            let line = match self.frames.next().await {
-                Some(Ok(Frame::Line(line))) => line,
+            match self.frames.next().await {
+                Some(Ok(Frame::Line(line))) => return Ok(line),
                 Some(Ok(Frame::LineTooLong)) => continue,
                 Some(Err(cause)) => return Err(SetupError::Io { step, cause }),
                 None => return Err(SetupError::Closed(step)),
-            };
+            }
+        }
+    }
+
+    /// Answers a PING, turns ERROR into an error; None for those, else the message.
+    async fn control(
+        &mut self,
+        step: &'static str,
+        message: Message,
+    ) -> Result<Option<Message>, SetupError> {
+        match message.command.as_str() {
+            "PING" => {
+                let token = message.params.last().map_or("", String::as_str);
+                self.send_at(step, format!("PONG :{token}\r\n")).await?;
+                Ok(None)
+            }
+            "ERROR" => {
+                let text = message.params.last().cloned().unwrap_or_default();
+                Err(SetupError::ServerError(step, text))
+            }
+            _ => Ok(Some(message)),
+        }
+    }
+
+    /// The next message, with PINGs answered and ERROR turned into an error.
+    async fn next(&mut self, step: &'static str) -> Result<Message, SetupError> {
+        loop {
+            let line = self.line(step).await?;
             let Ok(message) = Message::parse(&line) else {
                 continue;
             };
-            match message.command.as_str() {
-                "PING" => {
-                    let token = message.params.last().map_or("", String::as_str);
-                    self.send_at(step, format!("PONG :{token}\r\n")).await?;
-                }
-                "ERROR" => {
-                    let text = message.params.last().cloned().unwrap_or_default();
-                    return Err(SetupError::ServerError(step, text));
-                }
-                _ => return Ok(message),
+            if let Some(message) = self.control(step, message).await? {
+                return Ok(message);
+            }
+        }
+    }
+
+    /// Once joined, until `until` is cancelled: reads what the server sends (the
+    /// other clients' JOINs, mostly), answering PINGs, so that nothing piles up
+    /// in the server's queue for this client before the measurement. Lines that
+    /// cannot be a PING or an ERROR are dropped unparsed: with 10,000 clients in
+    /// one channel they are tens of millions.
+    pub(crate) async fn drain_until(
+        &mut self,
+        until: &CancellationToken,
+    ) -> Result<(), SetupError> {
+        const STEP: &str = "wait for the others to join";
+        loop {
+            // Reading a frame is cancel-safe; answering happens outside the select.
+            let line = tokio::select! {
+                biased;
+                _ = until.cancelled() => return Ok(()),
+                line = self.line(STEP) => line?,
+            };
+            let control = |word: &[u8]| line.windows(word.len()).any(|w| w == word);
+            if !(control(b"PING") || control(b"ERROR")) {
+                continue;
+            }
+            if let Ok(message) = Message::parse(&line) {
+                self.control(STEP, message).await?;
             }
         }
     }

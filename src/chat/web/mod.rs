@@ -7,8 +7,8 @@
 //!
 //! - `GET /` (and `/ws`) with `Upgrade: websocket`: an IRC session over
 //!   WebSocket (see [`ws`]); without it, `/` is the page.
-//! - `/app.js`, `/style.css`: the page's script and style, embedded in the
-//!   binary (see [`page`]).
+//! - `/app.js` and the modules it imports, `/style.css`: the page's scripts
+//!   and style, embedded in the binary (see [`page`]).
 //! - `/healthz`: 200 while serving. `/metrics`: Prometheus text.
 
 mod page;
@@ -43,14 +43,12 @@ pub struct WebConfig {
 
 /// The routes, over the server's shared context.
 fn router(ctx: Arc<Context>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/", get(ws::page_or_upgrade))
         .route("/ws", get(ws::upgrade))
-        .route("/app.js", get(page::script))
-        .route("/style.css", get(page::style))
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .with_state(ctx)
+        .route("/metrics", get(metrics));
+    page::routes(router).with_state(ctx)
 }
 
 async fn healthz(State(ctx): State<Arc<Context>>) -> impl IntoResponse {

@@ -35,7 +35,7 @@ pub(crate) struct LineReader<R> {
     buf: BytesMut,
     /// `buf` holds no more memory than its bytes (it was compacted since the last
     /// read).
-    compact: bool,
+    compacted: bool,
     eof: bool,
 }
 
@@ -45,7 +45,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             io,
             codec: IrcCodec::new(),
             buf: BytesMut::new(),
-            compact: true,
+            compacted: true,
             eof: false,
         }
     }
@@ -59,7 +59,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             let got = read.filled();
             if !got.is_empty() {
                 self.buf.extend_from_slice(got);
-                self.compact = false;
+                self.compacted = false;
             }
             Poll::Ready(Ok(got.len()))
         })
@@ -68,9 +68,9 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     /// Before waiting: keep only the unfinished line's bytes. The frames already
     /// handed out may share `buf`'s allocation; this lets it go with them.
     fn compact(&mut self) {
-        if !self.compact {
+        if !self.compacted {
             self.buf = BytesMut::from(&self.buf[..]);
-            self.compact = true;
+            self.compacted = true;
         }
     }
 }

@@ -29,8 +29,11 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 /// The most buffers in one vectored write (Linux's `IOV_MAX`).
 const MAX_IOVECS: usize = 1024;
-/// Lines a drained batch vector may keep room for (32 bytes each).
-const IDLE_CAPACITY: usize = 32;
+/// Lines a drained batch vector may keep room for (32 bytes each). Small,
+/// because the two vectors stay with every idle client (the welcome burst alone
+/// grows one to 16 lines, 512 bytes); a larger batch costs an allocation or two
+/// per batch (not per line) to grow it again.
+const IDLE_CAPACITY: usize = 8;
 
 /// A push went over the limit: the receiver is being disconnected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,8 +283,10 @@ async fn write_lines<W: AsyncWrite + Unpin>(stream: &mut W, lines: &[Bytes]) -> 
 }
 
 /// Runs `work` until `deadline`; past it, the peer is too slow to wait for.
+/// The timer is boxed: it is needed only while closing, and kept inline it would
+/// enlarge the writer's future, which every client holds while it stays.
 async fn within<T>(deadline: Instant, work: impl Future<Output = io::Result<T>>) -> io::Result<T> {
-    tokio::time::timeout_at(deadline, work)
+    Box::pin(tokio::time::timeout_at(deadline, work))
         .await
         .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
 }

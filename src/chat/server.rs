@@ -107,12 +107,20 @@ impl From<TcpListener> for Listener {
 ///
 /// ```no_run
 /// # async fn example() -> anyhow::Result<()> {
-/// let listener = netkit::net::bind_tcp("127.0.0.1:0".parse()?, 1024).await?;
-/// let server = netkit::chat::ChatServer::new(Default::default());
-/// let summary = server.serve(vec![listener], netkit::net::shutdown_signal()).await;
+/// use netkit::chat::{ChatServer, Listener};
+/// use netkit::net::{TlsAcceptor, bind_tcp, shutdown_signal};
+///
+/// let plain = bind_tcp("127.0.0.1:6667".parse()?, 1024).await?;
+/// let tls = bind_tcp("127.0.0.1:6697".parse()?, 1024).await?;
+/// let acceptor = TlsAcceptor::from_pem_files("chain.pem".as_ref(), "key.pem".as_ref())?;
+/// let listeners = vec![Listener::plain(plain), Listener::tls(tls, acceptor)];
+/// let server = ChatServer::new(Default::default());
+/// let summary = server.serve(listeners, shutdown_signal()).await;
 /// eprintln!("{summary}");
 /// # Ok(()) }
 /// ```
+///
+/// `serve` also takes plain `TcpListener`s: `server.serve(vec![listener], ...)`.
 pub struct ChatServer {
     ctx: Arc<Context>,
 }

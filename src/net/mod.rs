@@ -16,5 +16,5 @@ pub use limits::raise_fd_limit;
 pub use read::{READ_CHUNK, read_draining, with_read_buffer};
 pub use ready::announce;
 pub use signal::shutdown_signal;
-pub use tls::{HANDSHAKE_TIMEOUT, TlsAcceptor, TlsError, load_certificates};
+pub use tls::{HANDSHAKE_TIMEOUT, TlsAcceptor, TlsError, load_certificates, tls_server_config};
 pub use units::{UnitError, format_duration, parse_duration, parse_listen_addr, parse_size};

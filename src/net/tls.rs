@@ -43,22 +43,7 @@ impl TlsAcceptor {
     /// its private key (PKCS#8, PKCS#1 or SEC1) from `key`, both PEM. Reads the
     /// files at once: call it before announcing anything.
     pub fn from_pem_files(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
-        let chain = load_chain(cert)?;
-        let key_der = load_key(key)?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|err| TlsError(format!("cannot set up TLS: {err}")))?
-            .with_no_client_auth()
-            .with_single_cert(chain, key_der)
-            .map_err(|err| {
-                TlsError(format!(
-                    "cannot use the TLS certificate {} with the key {}: {err}",
-                    cert.display(),
-                    key.display()
-                ))
-            })?;
-        Ok(TlsAcceptor::from(Arc::new(config)))
+        Ok(TlsAcceptor::from(Arc::new(tls_server_config(cert, key)?)))
     }
 
     /// Runs the server side of the handshake on `stream`, giving up after
@@ -79,13 +64,35 @@ impl TlsAcceptor {
 }
 
 impl From<Arc<ServerConfig>> for TlsAcceptor {
-    /// An acceptor with a configuration built elsewhere (client certificates,
-    /// ALPN).
+    /// An acceptor with a configuration of its own: [`tls_server_config`] with ALPN
+    /// protocols set, for instance.
     fn from(config: Arc<ServerConfig>) -> TlsAcceptor {
         TlsAcceptor {
             inner: tokio_rustls::TlsAcceptor::from(config),
         }
     }
+}
+
+/// A rustls server configuration (TLS 1.2 and 1.3, no client certificates) for
+/// the certificate chain in `cert` and the private key in `key`, both PEM, with
+/// errors that name the file. For a front door that needs more (ALPN for HTTP/2),
+/// adjust it and wrap it with `TlsAcceptor::from`.
+pub fn tls_server_config(cert: &Path, key: &Path) -> Result<ServerConfig, TlsError> {
+    let chain = load_chain(cert)?;
+    let key_der = load_key(key)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| TlsError(format!("cannot set up TLS: {err}")))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .map_err(|err| {
+            TlsError(format!(
+                "cannot use the TLS certificate {} with the key {}: {err}",
+                cert.display(),
+                key.display()
+            ))
+        })
 }
 
 /// The certificates in a PEM file: a server's chain, or the CA certificates a

@@ -14,6 +14,10 @@
 //! its first error. The decoder buffers at most [`MAX_FRAME`] - 1 bytes of an
 //! unfinished line: past that the line cannot fit any more, so it reports
 //! `LineTooLong` at once and throws away everything up to the next `\n`.
+//!
+//! The server's transports drive this decoder through their own line reader
+//! (`chat::lines`), which keeps no buffer while a client is idle; `FramedRead`
+//! works with it as well.
 
 use std::io;
 

@@ -182,7 +182,9 @@ received once a grace period has passed. Without --rate each sender stays at mos
 messages ahead of what one receiver has seen, which measures saturation throughput with \
 bounded queues. --idle: the clients only register, join and stay connected for the \
 duration, answering PINGs; with --server-pid the report gives the server's memory per \
-idle client. Against a loopback server the clients connect from 127.0.0.1-64. A server \
+idle client. --ws: the clients speak IRC over WebSocket (ws://ADDR/ws, one line per \
+message), as web users do. Against a loopback server the clients connect from \
+127.0.0.1-64. A server \
 with flood control must have it off. Any loss, duplicate, reordering or damaged message, \
 or a client that could not join (or, idle, was dropped), exits 1."
 )]
@@ -222,6 +224,9 @@ pub struct BenchChatArgs {
     /// Clients that connect, register and join at once (few for a short listen backlog).
     #[arg(long, default_value_t = netkit::bench::chat::SETUP_PARALLEL, value_name = "N")]
     pub setup_parallel: usize,
+    /// Connect as web users do: IRC over WebSocket at ws://ADDR/ws (ADDR is then the HTTP address).
+    #[arg(long)]
+    pub ws: bool,
     #[command(flatten)]
     pub run: BenchRunArgs,
 }

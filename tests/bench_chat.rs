@@ -97,6 +97,65 @@ fn saturating_run_against_netkit_delivers_everything_and_reports_latency() {
 }
 
 #[test]
+fn web_users_over_websocket_get_everything_too() {
+    let mut netkit = Netkit::spawn(&[
+        "chat",
+        "serve",
+        "--irc",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--db",
+        ":memory:",
+        "--flood",
+        "off",
+    ]);
+    let (irc, http) = (netkit.line(), netkit.line());
+    assert!(irc.starts_with("listening irc "), "{irc}");
+    let http = http
+        .strip_prefix("listening http ")
+        .unwrap_or_else(|| panic!("unexpected ready line {http:?}"))
+        .trim()
+        .to_string();
+    let (finished, report) = bench(
+        &http,
+        &[
+            "--ws",
+            "--clients",
+            "10",
+            "--senders",
+            "2",
+            "--duration",
+            "1s",
+        ],
+    );
+    assert_eq!(finished.code(), Some(0), "{finished:?}");
+    assert_eq!(count(&report, "joined"), 10);
+    assert_all_delivered(&report);
+    assert_eq!(count(&report, "deliveries"), count(&report, "sent") * 9);
+    assert_latency_reported(&report);
+    // Nothing reaches a server that does not speak WebSocket.
+    let irc = irc
+        .trim()
+        .strip_prefix("listening irc ")
+        .unwrap()
+        .to_string();
+    let (finished, _) = bench(
+        &irc,
+        &[
+            "--ws",
+            "--clients",
+            "2",
+            "--senders",
+            "1",
+            "--duration",
+            "1s",
+        ],
+    );
+    assert_eq!(finished.code(), Some(1), "{finished:?}");
+}
+
+#[test]
 fn paced_run_sends_at_most_the_rate_asked_for() {
     let server = ChatServe::start();
     let (finished, report) = bench(

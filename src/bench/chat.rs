@@ -56,6 +56,7 @@ use crate::net::describe_io_error;
 use payload::Seen;
 pub use report::{ChatReport, ServerUsage};
 use setup::Conn;
+pub use setup::Transport;
 
 /// How long one attempt of one client may take to connect, register and join.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -84,6 +85,8 @@ pub const SETUP_PARALLEL: usize = 8;
 #[derive(Debug, Clone)]
 pub struct ChatBench {
     pub target: SocketAddr,
+    /// IRC over TCP, or over WebSocket (`ws://TARGET/ws`).
+    pub transport: Transport,
     /// Clients that register and join.
     pub clients: usize,
     /// How many of them send (the first S).
@@ -462,8 +465,13 @@ impl WorkerPlan {
                     let channel = bench.channel_of(index);
                     let mut attempt = 1;
                     loop {
-                        let work =
-                            setup::connect_and_join(bench.target, &channel, self.run_tag, index);
+                        let work = setup::connect_and_join(
+                            bench.target,
+                            bench.transport,
+                            &channel,
+                            self.run_tag,
+                            index,
+                        );
                         let result = tokio::select! {
                             result = tokio::time::timeout(SETUP_TIMEOUT, work) => {
                                 result.unwrap_or(Err(setup::SetupError::TimedOut("set-up")))

@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use netkit::bench::Progress;
-use netkit::bench::chat::ChatBench;
+use netkit::bench::chat::{ChatBench, Transport};
 use netkit::bench::echo::{BenchError, EchoBench, Mode};
 use netkit::net;
 
@@ -62,6 +62,11 @@ pub async fn chat(args: BenchChatArgs) -> Result<ExitCode> {
     let target = resolve(&args.addr).await?;
     let bench = ChatBench {
         target,
+        transport: if args.ws {
+            Transport::WebSocket
+        } else {
+            Transport::Tcp
+        },
         clients: args.clients,
         senders: if args.idle { 0 } else { args.senders },
         channel: args.channel,

@@ -7,9 +7,16 @@
 use std::io;
 use std::net::SocketAddr;
 
-use futures::StreamExt;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures::stream::SplitSink;
+use futures::{SinkExt, Stream, StreamExt};
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage, client::IntoClientRequest};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
@@ -22,8 +29,25 @@ const NICK_ATTEMPTS: u32 = 8;
 
 /// A registered client that has joined the channel.
 pub(crate) struct Conn {
-    pub frames: FramedRead<OwnedReadHalf, IrcCodec>,
-    pub writer: OwnedWriteHalf,
+    pub frames: Frames,
+    writer: Writer,
+}
+
+/// The lines a server sends, over TCP or WebSocket.
+pub(crate) type Frames = Pin<Box<dyn Stream<Item = io::Result<Frame>>>>;
+
+/// How lines go to the server: bytes on TCP, or one WebSocket message per line.
+enum Writer {
+    Tcp(OwnedWriteHalf),
+    WebSocket(SplitSink<WebSocketStream<TcpStream>, WsMessage>),
+}
+
+/// How clients reach the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    /// IRC over WebSocket at `/ws` (subprotocol `text.ircv3.net`).
+    WebSocket,
 }
 
 /// Why a client could not take part. Its text is the key under which the
@@ -47,6 +71,8 @@ pub(crate) enum SetupError {
     TimedOut(&'static str),
     #[error("set-up: interrupted")]
     Interrupted,
+    #[error("{0}: {1}")]
+    WebSocket(&'static str, String),
 }
 
 /// Nicknames: `n`, a tag for this run and attempt, the client's index; base 36 and
@@ -75,6 +101,7 @@ fn base36(mut n: u64, width: usize) -> String {
 /// registers and joins `channel`.
 pub(crate) async fn connect_and_join(
     target: SocketAddr,
+    transport: Transport,
     channel: &str,
     run_tag: u32,
     index: usize,
@@ -85,19 +112,68 @@ pub(crate) async fn connect_and_join(
             step: "connect",
             cause,
         })?;
-    let (reader, writer) = stream.into_split();
-    let mut conn = Conn {
-        frames: FramedRead::new(reader, IrcCodec::new()),
-        writer,
+    let mut conn = match transport {
+        Transport::Tcp => {
+            let (reader, writer) = stream.into_split();
+            Conn {
+                frames: Box::pin(FramedRead::new(reader, IrcCodec::new())),
+                writer: Writer::Tcp(writer),
+            }
+        }
+        Transport::WebSocket => upgrade(target, stream).await?,
     };
     conn.register(run_tag, index).await?;
     conn.join(channel).await?;
     Ok(conn)
 }
 
+/// Opens IRC over WebSocket on a connected stream.
+async fn upgrade(target: SocketAddr, stream: TcpStream) -> Result<Conn, SetupError> {
+    const STEP: &str = "websocket upgrade";
+    let mut request = format!("ws://{target}/ws")
+        .into_client_request()
+        .map_err(|err| SetupError::WebSocket(STEP, err.to_string()))?;
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        tungstenite::http::HeaderValue::from_static("text.ircv3.net"),
+    );
+    let (ws, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .map_err(|err| SetupError::WebSocket(STEP, err.to_string()))?;
+    let (sink, stream) = ws.split();
+    // One message is one line; pings are answered by the library, a close
+    // frame ends the stream.
+    let frames = stream.filter_map(|message| async move {
+        match message {
+            Ok(WsMessage::Text(text)) => Frame::from_line(Bytes::from(text)).map(Ok),
+            Ok(WsMessage::Binary(bytes)) => Frame::from_line(bytes).map(Ok),
+            Ok(_) => None,
+            Err(err) => Some(Err(io::Error::other(err))),
+        }
+    });
+    Ok(Conn {
+        frames: Box::pin(frames),
+        writer: Writer::WebSocket(sink),
+    })
+}
+
 impl Conn {
-    pub(crate) async fn send(&mut self, line: &[u8]) -> io::Result<()> {
-        self.writer.write_all(line).await
+    /// Sends whole lines (each with its CR LF): in one write over TCP, one
+    /// message each over WebSocket, flushed together.
+    pub(crate) async fn send(&mut self, lines: &[u8]) -> io::Result<()> {
+        match &mut self.writer {
+            Writer::Tcp(writer) => writer.write_all(lines).await,
+            Writer::WebSocket(sink) => {
+                for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    let text = std::str::from_utf8(line).map_err(io::Error::other)?;
+                    sink.feed(WsMessage::text(text))
+                        .await
+                        .map_err(io::Error::other)?;
+                }
+                sink.flush().await.map_err(io::Error::other)
+            }
+        }
     }
 
     async fn send_at(&mut self, step: &'static str, line: String) -> Result<(), SetupError> {

@@ -18,7 +18,7 @@
 //! read by the deadline is simply dropped.
 
 use std::io::{self, IoSlice};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -67,6 +67,10 @@ struct Queue {
     overflowed: bool,
     /// Closing started with [`Outbound::close`].
     closed: bool,
+    /// Closing started, for whatever reason: the token's state, kept where
+    /// `push` finds it under the lock it takes anyway (asking the token takes
+    /// a lock of its own, on every delivery).
+    closing: bool,
 }
 
 impl Outbound {
@@ -90,7 +94,7 @@ impl Outbound {
     /// started is dropped: the client is leaving and nothing more is owed to it.
     pub(crate) fn push(&self, line: Bytes) -> Result<(), SendQExceeded> {
         let mut queue = self.shared.lock();
-        if self.shared.closing.is_cancelled() {
+        if queue.closing {
             return Ok(());
         }
         if queue.bytes + line.len() > self.shared.limit {
@@ -98,14 +102,19 @@ impl Outbound {
             queue.bytes -= dropped;
             queue.last = Some(Bytes::from_static(b"ERROR :SendQ exceeded\r\n"));
             queue.overflowed = true;
-            drop(queue);
-            self.start_closing();
+            self.shared.start_closing(queue);
             return Err(SendQExceeded);
         }
+        // Only the push that finds the queue empty wakes the writer: lines
+        // behind it are taken with it. Under load that is one wake-up per
+        // batch, not one per line.
+        let wake = queue.lines.is_empty();
         queue.bytes += line.len();
         queue.lines.push(line);
         drop(queue);
-        self.shared.wake.notify_one();
+        if wake {
+            self.shared.wake.notify_one();
+        }
         Ok(())
     }
 
@@ -113,13 +122,12 @@ impl Outbound {
     /// first close (or overflow) decides the last line.
     pub(crate) fn close(&self, last: Bytes) {
         let mut queue = self.shared.lock();
-        if self.shared.closing.is_cancelled() {
+        if queue.closing {
             return;
         }
         queue.last = Some(last);
         queue.closed = true;
-        drop(queue);
-        self.start_closing();
+        self.shared.start_closing(queue);
     }
 
     /// Completes once closing has started: after an overflow, or when the writer
@@ -138,15 +146,19 @@ impl Outbound {
     pub(crate) fn was_closed(&self) -> bool {
         self.shared.lock().closed
     }
-
-    fn start_closing(&self) {
-        self.shared.closing.cancel();
-        self.shared.wake.notify_one();
-    }
 }
 
 impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+    /// Marks the queue closing (under its lock, given), then tells the
+    /// session and wakes the writer.
+    fn start_closing(&self, mut queue: MutexGuard<'_, Queue>) {
+        queue.closing = true;
+        drop(queue);
+        self.closing.cancel();
+        self.wake.notify_one();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
         // A panic while holding this lock leaves the queue consistent (every
         // critical section is a few field updates), so poisoning is ignored.
         self.queue
@@ -204,7 +216,7 @@ impl Writer {
     pub(crate) async fn drain<S: LineSink>(self, sink: S) -> io::Result<()> {
         let result = self.write_all_queued(sink).await;
         if result.is_err() {
-            self.shared.closing.cancel();
+            self.shared.start_closing(self.shared.lock());
         }
         result
     }
@@ -213,14 +225,14 @@ impl Writer {
         let mut batch = Vec::new();
         let mut deadline = None;
         loop {
-            let last = {
+            let (closing, last) = {
                 let mut queue = self.shared.lock();
                 std::mem::swap(&mut batch, &mut queue.lines);
                 // The last line goes only after everything queued before it.
-                let closing = self.shared.closing.is_cancelled();
-                (closing && batch.is_empty()).then(|| queue.last.take())
+                let last = (queue.closing && batch.is_empty()).then(|| queue.last.take());
+                (queue.closing, last)
             };
-            if deadline.is_none() && self.shared.closing.is_cancelled() {
+            if deadline.is_none() && closing {
                 deadline = Some(Instant::now() + self.linger);
             }
             if let Some(last) = last {

@@ -241,7 +241,11 @@ impl Writer {
             }
             if batch.is_empty() {
                 tokio::select! {
-                    () = self.shared.wake.notified() => {}
+                    () = self.shared.wake.notified() => {
+                        // Let the rest of a fan-out land before taking the
+                        // queue: under load, more lines leave in one write.
+                        tokio::task::yield_now().await;
+                    }
                     idle = sink.idle() => idle?,
                 }
                 continue;

@@ -31,7 +31,7 @@ impl ChatServe {
     fn start_with(extra: &[&str]) -> ChatServe {
         let mut args = vec!["--flood", "off"];
         args.extend_from_slice(extra);
-        let ChatServeProcess { netkit, addr } = ChatServeProcess::start(&args);
+        let ChatServeProcess { netkit, addr, .. } = ChatServeProcess::start(&args);
         ChatServe {
             netkit,
             addr: addr.to_string(),
@@ -98,25 +98,8 @@ fn saturating_run_against_netkit_delivers_everything_and_reports_latency() {
 
 #[test]
 fn web_users_over_websocket_get_everything_too() {
-    let mut netkit = Netkit::spawn(&[
-        "chat",
-        "serve",
-        "--irc",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--db",
-        ":memory:",
-        "--flood",
-        "off",
-    ]);
-    let (irc, http) = (netkit.line(), netkit.line());
-    assert!(irc.starts_with("listening irc "), "{irc}");
-    let http = http
-        .strip_prefix("listening http ")
-        .unwrap_or_else(|| panic!("unexpected ready line {http:?}"))
-        .trim()
-        .to_string();
+    let server = ChatServeProcess::with_web(&["--flood", "off"]);
+    let http = server.http.expect("an HTTP address").to_string();
     let (finished, report) = bench(
         &http,
         &[
@@ -135,11 +118,7 @@ fn web_users_over_websocket_get_everything_too() {
     assert_eq!(count(&report, "deliveries"), count(&report, "sent") * 9);
     assert_latency_reported(&report);
     // Nothing reaches a server that does not speak WebSocket.
-    let irc = irc
-        .trim()
-        .strip_prefix("listening irc ")
-        .unwrap()
-        .to_string();
+    let irc = server.addr.to_string();
     let (finished, _) = bench(
         &irc,
         &[

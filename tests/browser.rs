@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Netkit;
+use common::irc::ChatServeProcess;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// The e2e script has its own overall deadline (120 s); this one only
@@ -190,22 +190,8 @@ fn references(text: &str) -> Vec<String> {
 
 #[test]
 fn every_file_the_page_loads_is_served_as_in_web() {
-    let mut netkit = Netkit::spawn(&[
-        "chat",
-        "serve",
-        "--irc",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--db",
-        ":memory:",
-    ]);
-    let http = loop {
-        let line = netkit.line();
-        if let Some(addr) = line.trim().strip_prefix("listening http ") {
-            break addr.to_string();
-        }
-    };
+    let mut server = ChatServeProcess::with_web(&[]);
+    let http = server.http.expect("an HTTP address").to_string();
     let web = root().join("web");
     let mut queue = vec![("/".to_string(), "index.html".to_string())];
     let mut seen = BTreeSet::new();
@@ -255,5 +241,5 @@ fn every_file_the_page_loads_is_served_as_in_web() {
         seen, in_web,
         "the files the page loads are the files in web/"
     );
-    netkit.terminate();
+    server.netkit.terminate();
 }

@@ -764,7 +764,9 @@ async fn the_binary_serves_and_shuts_down_on_sigterm() {
     let motd = dir.path().join("motd.txt");
     std::fs::write(&motd, "Welcome!\nBe kind.\n").expect("write the MOTD");
     let motd = motd.to_str().expect("UTF-8 path");
-    let ChatServeProcess { mut netkit, addr } = ChatServeProcess::start(&[
+    let ChatServeProcess {
+        mut netkit, addr, ..
+    } = ChatServeProcess::start(&[
         "--server-name",
         "irc.test",
         "--password",

@@ -249,31 +249,37 @@ pub async fn read_message(reader: &mut BufReader<OwnedReadHalf>, nick: &str) -> 
 }
 
 /// `netkit chat serve --irc 127.0.0.1:0 --db :memory: [EXTRA]` as a child process,
-/// once its ready line is read.
+/// once its ready lines are read: IRC only, or IRC and HTTP.
 pub struct ChatServeProcess {
     pub netkit: super::Netkit,
     pub addr: SocketAddr,
+    /// The web front door's address, when started with one.
+    pub http: Option<SocketAddr>,
 }
 
 impl ChatServeProcess {
+    /// IRC only (`--http off`).
     pub fn start(extra: &[&str]) -> ChatServeProcess {
-        let mut args = vec![
-            "chat",
-            "serve",
-            "--irc",
-            "127.0.0.1:0",
-            "--db",
-            ":memory:",
-            "--http",
-            "off",
-        ];
+        ChatServeProcess::spawn(&["--http", "off"], extra)
+    }
+
+    /// IRC and the web front door, both on free ports.
+    pub fn with_web(extra: &[&str]) -> ChatServeProcess {
+        ChatServeProcess::spawn(&["--http", "127.0.0.1:0"], extra)
+    }
+
+    fn spawn(http: &[&str], extra: &[&str]) -> ChatServeProcess {
+        let mut args = vec!["chat", "serve", "--irc", "127.0.0.1:0", "--db", ":memory:"];
+        args.extend_from_slice(http);
         args.extend_from_slice(extra);
         let mut netkit = super::Netkit::spawn(&args);
-        let line = netkit.line();
-        let addr = line
-            .strip_prefix("listening irc ")
-            .and_then(|addr| addr.trim().parse().ok())
-            .unwrap_or_else(|| panic!("unexpected ready line {line:?}"));
-        ChatServeProcess { netkit, addr }
+        let ready = |line: String, kind: &str| -> SocketAddr {
+            line.strip_prefix(&format!("listening {kind} "))
+                .and_then(|addr| addr.trim().parse().ok())
+                .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
+        };
+        let addr = ready(netkit.line(), "irc");
+        let http = (http[1] != "off").then(|| ready(netkit.line(), "http"));
+        ChatServeProcess { netkit, addr, http }
     }
 }

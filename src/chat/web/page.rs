@@ -30,44 +30,27 @@ const INDEX: Asset = Asset {
     body: include_str!("../../../web/index.html"),
 };
 
+/// The file `web/NAME`, served at `/NAME`.
+macro_rules! asset {
+    ($name:literal, $content_type:expr) => {
+        Asset {
+            path: concat!("/", $name),
+            content_type: $content_type,
+            body: include_str!(concat!("../../../web/", $name)),
+        }
+    };
+}
+
 /// Everything but the page itself. `app.js` is the entry point; it imports the
 /// other modules (ES modules, by relative paths).
 const FILES: &[Asset] = &[
-    Asset {
-        path: "/app.js",
-        content_type: SCRIPT,
-        body: include_str!("../../../web/app.js"),
-    },
-    Asset {
-        path: "/irc.js",
-        content_type: SCRIPT,
-        body: include_str!("../../../web/irc.js"),
-    },
-    Asset {
-        path: "/connection.js",
-        content_type: SCRIPT,
-        body: include_str!("../../../web/connection.js"),
-    },
-    Asset {
-        path: "/buffers.js",
-        content_type: SCRIPT,
-        body: include_str!("../../../web/buffers.js"),
-    },
-    Asset {
-        path: "/client.js",
-        content_type: SCRIPT,
-        body: include_str!("../../../web/client.js"),
-    },
-    Asset {
-        path: "/view.js",
-        content_type: SCRIPT,
-        body: include_str!("../../../web/view.js"),
-    },
-    Asset {
-        path: "/style.css",
-        content_type: STYLE,
-        body: include_str!("../../../web/style.css"),
-    },
+    asset!("app.js", SCRIPT),
+    asset!("irc.js", SCRIPT),
+    asset!("connection.js", SCRIPT),
+    asset!("buffers.js", SCRIPT),
+    asset!("client.js", SCRIPT),
+    asset!("view.js", SCRIPT),
+    asset!("style.css", STYLE),
 ];
 
 pub(super) fn index() -> impl IntoResponse {

@@ -1,16 +1,14 @@
 //! One channel's state: its name, topic, members, modes, mask lists and
 //! invitations, and the rules that follow from them (who may join, speak, see).
 
-use std::collections::HashMap;
-
-use super::ClientId;
+use super::{ClientId, IdMap};
 use crate::chat::irc::irc_lower;
 
 pub(super) struct Channel {
     /// The name as the creator wrote it.
     pub name: String,
     pub topic: Option<Topic>,
-    pub members: HashMap<ClientId, Member>,
+    pub members: IdMap<Member>,
     pub modes: Modes,
     /// `+b`, `+e` and `+I` masks.
     pub bans: Vec<ListEntry>,
@@ -130,7 +128,7 @@ impl Channel {
         Channel {
             name: name.to_string(),
             topic: None,
-            members: HashMap::new(),
+            members: IdMap::default(),
             modes: Modes {
                 no_outside: true,
                 topic_locked: true,

@@ -1,11 +1,11 @@
 //! The registered clients and how lines reach them: straight into their
 //! outbound queues, or held for the commit thread while a commit is pending.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use bytes::Bytes;
 
-use super::ClientId;
+use super::{ClientId, IdMap};
 use crate::chat::caps::Caps;
 use crate::chat::history::Item;
 use crate::chat::irc::{IrcKey, Message};
@@ -13,7 +13,7 @@ use crate::chat::outbound::Outbound;
 
 #[derive(Default)]
 pub(super) struct Clients {
-    pub map: HashMap<ClientId, Client>,
+    pub map: IdMap<Client>,
     pub overflowed: Vec<ClientId>,
     /// While set, lines are held here for the commit thread instead of pushed.
     pub held: Option<Item>,
@@ -76,7 +76,21 @@ impl Clients {
     /// Queues `line` for `id`, held while a commit is pending. A `stored`
     /// line is dropped if its message cannot be stored.
     pub(super) fn send_stored(&mut self, id: ClientId, line: &Bytes, stored: bool) {
+        self.send_chosen(id, stored, |_| Some(line));
+    }
+
+    /// Queues for `id` the form of a line that `choose` picks for its
+    /// capabilities, if any: one lookup per receiver in a fan-out.
+    pub(super) fn send_chosen<'a>(
+        &mut self,
+        id: ClientId,
+        stored: bool,
+        choose: impl FnOnce(Caps) -> Option<&'a Bytes>,
+    ) {
         let Some(client) = self.map.get(&id) else {
+            return;
+        };
+        let Some(line) = choose(client.caps) else {
             return;
         };
         match &mut self.held {

@@ -178,10 +178,9 @@ impl Hub {
         }
         let echoed = echo.then_some(id);
         for receiver in receivers.into_iter().chain(echoed) {
-            let caps = state.clients.map.get(&receiver).map(|c| c.caps);
-            if let Some(bytes) = caps.and_then(|caps| line.for_caps(caps)) {
-                state.clients.send_stored(receiver, bytes, stored);
-            }
+            state
+                .clients
+                .send_chosen(receiver, stored, |caps| line.for_caps(caps));
         }
         if let Some(reply) = away {
             state.clients.send_message(id, reply);

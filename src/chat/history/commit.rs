@@ -67,6 +67,9 @@ pub(crate) struct Item {
     pub lookup: Option<Lookup>,
     /// Told to the sender if the entries cannot be stored.
     pub on_failure: Option<(Outbound, Bytes)>,
+    /// How many receivers the next new line will have, when known: its list
+    /// is allocated once rather than grown receiver by receiver.
+    pub receivers_hint: usize,
 }
 
 impl Item {
@@ -85,9 +88,11 @@ impl Item {
             last.to.push(to.clone());
             return;
         }
+        let mut receivers = Vec::with_capacity(std::mem::take(&mut self.receivers_hint).max(1));
+        receivers.push(to.clone());
         self.lines.push(Fanout {
             line: line.clone(),
-            to: vec![to.clone()],
+            to: receivers,
             stored,
         });
     }

@@ -177,6 +177,9 @@ impl Hub {
             self.metrics.relayed(receivers.len());
         }
         let echoed = echo.then_some(id);
+        if let Some(held) = &mut state.clients.held {
+            held.receivers_hint = receivers.len() + usize::from(echo);
+        }
         for receiver in receivers.into_iter().chain(echoed) {
             state
                 .clients

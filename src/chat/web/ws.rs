@@ -15,6 +15,7 @@
 //! queue overflow or a KILL, 1011 when the server failed).
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -131,7 +132,7 @@ async fn serve(
 ) {
     let (sink, stream) = socket.split();
     let (out, writer) = Outbound::new(ctx.config.sendq, ctx.config.grace);
-    let too_big = Arc::new(Mutex::new(false));
+    let too_big = Arc::new(AtomicBool::new(false));
     let sink = WsSink {
         sink,
         binary,
@@ -156,7 +157,7 @@ async fn serve(
 /// [`MAX_MESSAGE`] ends it too, and marks `too_big` for the close code.
 fn frames(
     stream: SplitStream<WebSocket>,
-    too_big: Arc<Mutex<bool>>,
+    too_big: Arc<AtomicBool>,
 ) -> impl Stream<Item = std::io::Result<Frame>> + Send {
     futures::stream::unfold(Some(stream), move |stream| {
         let too_big = too_big.clone();
@@ -167,8 +168,8 @@ fn frames(
                     Ok(message) => message,
                     Err(err) => {
                         let oversized = is_capacity(&err);
-                        if oversized && let Ok(mut flag) = too_big.lock() {
-                            *flag = true;
+                        if oversized {
+                            too_big.store(true, Ordering::Relaxed);
                         }
                         let kind = if oversized {
                             std::io::ErrorKind::InvalidData
@@ -214,7 +215,7 @@ struct WsSink {
     sink: SplitSink<WebSocket, WsMessage>,
     binary: bool,
     keepalive: Duration,
-    too_big: Arc<Mutex<bool>>,
+    too_big: Arc<AtomicBool>,
 }
 
 impl WsSink {
@@ -243,9 +244,7 @@ impl LineSink for WsSink {
 
     async fn finish(&mut self, last: Option<Bytes>) -> std::io::Result<()> {
         let (code, reason) = match &last {
-            _ if self.too_big.lock().is_ok_and(|flag| *flag) => {
-                (1009, "Message too big".to_string())
-            }
+            _ if self.too_big.load(Ordering::Relaxed) => (1009, "Message too big".to_string()),
             Some(line) => close_for(line),
             None => (1011, "Server error".to_string()),
         };

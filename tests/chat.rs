@@ -790,7 +790,9 @@ async fn the_binary_serves_and_shuts_down_on_sigterm() {
     let finished = within("the binary exiting", finished).await.expect("join");
     assert_eq!(finished.code(), Some(0), "{finished:?}");
     assert!(
-        finished.stderr.contains("served 1 IRC connections"),
+        finished
+            .stderr
+            .contains("served 1 connections, IRC and HTTP"),
         "{finished:?}"
     );
 }

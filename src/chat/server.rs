@@ -35,7 +35,7 @@ impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "served {} IRC connections ({} rejected at the limit, {} cut at shutdown)",
+            "served {} connections, IRC and HTTP ({} rejected at the limit, {} cut at shutdown)",
             self.connections, self.rejected, self.cut_at_shutdown
         )
     }

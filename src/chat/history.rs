@@ -46,7 +46,7 @@ mod sqlite;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub(crate) use commit::{Item, Lookup, Pipeline, Read, Release};
-pub use msgid::msgid;
+pub use msgid::{cluster_msgid, msgid};
 pub use sqlite::{Anchor, SqliteHistory};
 
 /// One channel message as history keeps it.

@@ -14,11 +14,21 @@ const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /// The id of message `seq`, sent at `time`.
 pub fn msgid(time: SystemTime, seq: u64) -> String {
+    encode(time, seq, salt())
+}
+
+/// The id of message `seq` in a cluster, where every node must compute the
+/// same id for the same message: no salt.
+pub fn cluster_msgid(time: SystemTime, seq: u64) -> String {
+    encode(time, seq, 0)
+}
+
+fn encode(time: SystemTime, seq: u64, salt: u16) -> String {
     let millis = time
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
         & ((1 << 48) - 1);
-    let bits = (u128::from(millis) << 80) | (u128::from(seq) << 16) | u128::from(salt());
+    let bits = (u128::from(millis) << 80) | (u128::from(seq) << 16) | u128::from(salt);
     // 26 digits of 5 bits hold 130 bits: the first digit carries the top 3.
     (0..26)
         .rev()

@@ -12,10 +12,12 @@ impl Hub {
     pub(crate) fn chathistory(&self, id: ClientId, command: Command) -> Release {
         let mut state = self.begin();
         let server = self.config.server_name.clone();
-        if !state.clients.map.contains_key(&id) {
+        // Asked by a session of this node, so its client has a queue here
+        // unless it was removed already.
+        let Some(to) = state.clients.map.get(&id).and_then(|c| c.out.clone()) else {
             state.clients.held = None;
             return Release::done();
-        }
+        };
         state.next_batch += 1;
         let client = &state.clients.map[&id];
         let replies = Replies {
@@ -23,7 +25,6 @@ impl Hub {
             caps: client.caps,
             batch: format!("h{}", state.next_batch),
         };
-        let to = client.out.clone();
         let Command {
             sub,
             request,

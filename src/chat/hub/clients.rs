@@ -24,7 +24,9 @@ pub(super) struct Client {
     pub user: String,
     pub host: String,
     pub realname: String,
-    pub out: Outbound,
+    /// Its queue; `None` for a client of another node in a cluster, which
+    /// that node serves.
+    pub out: Option<Outbound>,
     pub channels: HashSet<IrcKey>,
     /// Channels it was invited to and has not joined since (they let it pass
     /// `+i`), at most `MAX_INVITES`.
@@ -90,13 +92,16 @@ impl Clients {
         let Some(client) = self.map.get(&id) else {
             return;
         };
+        let Some(out) = &client.out else {
+            return;
+        };
         let Some(line) = choose(client.caps) else {
             return;
         };
         match &mut self.held {
-            Some(held) => held.push(&client.out, line, stored),
+            Some(held) => held.push(out, line, stored),
             None => {
-                if client.out.push(line.clone()).is_err() {
+                if out.push(line.clone()).is_err() {
                     self.overflowed.push(id);
                 }
             }

@@ -14,7 +14,7 @@ use super::{ClientId, Hub};
 use crate::chat::caps::Caps;
 use crate::chat::clock::iso8601;
 use crate::chat::event::{MessageKind, Tag};
-use crate::chat::history::{Entry, Item, msgid, now};
+use crate::chat::history::{Entry, Item};
 use crate::chat::irc::numerics::*;
 use crate::chat::irc::{IrcKey, MAX_LINE, Message};
 use crate::chat::limits::truncate;
@@ -153,10 +153,7 @@ impl Hub {
         if kind != MessageKind::Tagmsg {
             message = message.with_param(text);
         }
-        state.next_seq += 1;
-        let seq = state.next_seq;
-        let time = now();
-        let msgid = msgid(time, seq);
+        let (seq, time, msgid) = state.stamp.next_message(&mut state.next_seq);
         let line = Tagged::new(message, time, &msgid, client_tags);
         // Stored first, delivered once committed: the fan-out is held even
         // when nothing else is pending.

@@ -48,7 +48,7 @@ use clients::Client;
 pub(crate) use info::Unregistered;
 use query::Asker;
 pub(crate) use query::Query;
-use state::State;
+use state::{Stamp, State};
 
 /// A registered client, for as long as it stays.
 pub(crate) type ClientId = u64;
@@ -177,13 +177,14 @@ impl Hub {
         }
         if !item.entries.is_empty()
             && let Some(sender) = state.clients.map.get(&id)
+            && let Some(out) = &sender.out
         {
             let notice = Message::new("NOTICE")
                 .with_source(&self.config.server_name)
                 .with_param(&sender.nick)
                 .with_param("Your message was not delivered: history is unavailable")
                 .to_bytes();
-            item.on_failure = Some((sender.out.clone(), notice));
+            item.on_failure = Some((out.clone(), notice));
         }
         pipeline.submit(item)
     }
@@ -191,7 +192,9 @@ impl Hub {
     fn lock(&self) -> MutexGuard<'_, State> {
         // Every operation leaves the state consistent before it can panic (map
         // updates come after the checks), so a poisoned lock is still usable.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.stamp = Stamp::local();
+        state
     }
 
     /// Channels with members now.
@@ -238,7 +241,7 @@ impl Hub {
                 user: registration.user,
                 host: registration.host,
                 realname: registration.realname,
-                out: registration.out,
+                out: Some(registration.out),
                 channels: HashSet::new(),
                 invites: HashSet::new(),
                 caps: registration.caps,

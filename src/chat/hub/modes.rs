@@ -6,7 +6,7 @@
 use super::ClientId;
 use super::channel::{ListEntry, normalize_mask};
 use super::query::Asker;
-use super::state::{State, unix_now};
+use super::state::State;
 use crate::chat::event::ModeChange;
 use crate::chat::irc::numerics::*;
 use crate::chat::irc::{IrcKey, Message, irc_eq};
@@ -36,6 +36,7 @@ impl State {
         }
         let client = &self.clients.map[&id];
         let (nick, prefix) = (client.nick.clone(), client.prefix());
+        let now = self.stamp.unix();
         let channel = self.channels.get_mut(&key).expect("looked up above");
         let mut errors = Vec::new();
         let mut applied = Vec::new();
@@ -93,7 +94,7 @@ impl State {
                             list.push(ListEntry {
                                 mask: mask.clone(),
                                 set_by: nick.clone(),
-                                set_at: unix_now(),
+                                set_at: now,
                             });
                             Some(Some(mask))
                         }
@@ -231,7 +232,9 @@ impl State {
             .with_param(format!("Closing Link: {} ({why})", client.host))
             .to_bytes();
         // Closing ends its session, which finds itself removed already.
-        client.out.close(error);
+        if let Some(out) = &client.out {
+            out.close(error);
+        }
         self.quit(target, &why);
     }
 

@@ -14,6 +14,7 @@ use super::clients::Clients;
 use super::query::{Asker, names_replies, topic_replies};
 use super::whowas::WhoWas;
 use crate::chat::config::ChatConfig;
+use crate::chat::history::{cluster_msgid, msgid};
 use crate::chat::irc::numerics::*;
 use crate::chat::irc::{IrcKey, Message};
 use crate::chat::limits::{MAX_CHANNELS_PER_CLIENT, MAX_INVITES, TOPIC_MAX_LEN, truncate};
@@ -31,6 +32,66 @@ pub(super) struct State {
     pub whowas: WhoWas,
     /// The most clients registered at once, for LUSERS.
     pub peak_clients: usize,
+    /// The time and numbering of the operation being applied.
+    pub stamp: Stamp,
+}
+
+/// When an operation happens and how its messages are numbered. On one node
+/// that is the clock and a counter; in a cluster it comes from the log entry
+/// the operation was read from, so that every node stamps the same message
+/// with the same time and msgid.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Stamp {
+    /// To the millisecond.
+    pub time: SystemTime,
+    /// In a cluster, the number of the log entry within its millisecond.
+    pub log: Option<u64>,
+    /// Messages numbered so far in this operation (a message may have several
+    /// targets, each stored apart).
+    pub messages: u64,
+}
+
+impl Default for Stamp {
+    fn default() -> Stamp {
+        Stamp::local()
+    }
+}
+
+impl Stamp {
+    /// Now, on this node alone.
+    pub fn local() -> Stamp {
+        Stamp {
+            time: crate::chat::history::now(),
+            log: None,
+            messages: 0,
+        }
+    }
+
+    /// The sequence number, time and msgid of the next message: from the
+    /// state's counter on one node, from the log entry in a cluster (its
+    /// number in the high bits, the message's place in the operation in the
+    /// low 8, which history stores turn back into the entry's id).
+    pub fn next_message(&mut self, counter: &mut u64) -> (u64, SystemTime, String) {
+        let time = self.time;
+        match self.log {
+            None => {
+                *counter += 1;
+                (*counter, time, msgid(time, *counter))
+            }
+            Some(entry) => {
+                let seq = (entry << 8) | (self.messages & 0xff);
+                self.messages += 1;
+                (seq, time, cluster_msgid(time, seq))
+            }
+        }
+    }
+
+    /// Unix time, seconds.
+    pub fn unix(&self) -> u64 {
+        self.time
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
 }
 
 impl State {
@@ -122,10 +183,11 @@ impl State {
             self.reply(server, id, code, &[&name], text);
             return;
         }
+        let now = self.stamp.unix();
         let channel = self
             .channels
             .entry(channel_key.clone())
-            .or_insert_with(|| Channel::new(name, unix_now()));
+            .or_insert_with(|| Channel::new(name, now));
         // The creator of a channel is its operator.
         let op = channel.members.is_empty();
         channel.members.insert(
@@ -304,7 +366,8 @@ impl State {
         for peer in told {
             self.clients.send(peer, &line);
         }
-        self.whowas.record(&self.clients.map[&id], unix_now());
+        self.whowas
+            .record(&self.clients.map[&id], self.stamp.unix());
         self.nicks.remove(&IrcKey::new(old_nick));
         self.nicks.insert(key, id);
         if let Some(client) = self.clients.map.get_mut(&id) {
@@ -330,10 +393,11 @@ impl State {
             return false;
         }
         let text = truncate(text, TOPIC_MAX_LEN);
+        let now = self.stamp.unix();
         channel.topic = (!text.is_empty()).then(|| Topic {
             text: text.to_string(),
             set_by: nick,
-            set_at: unix_now(),
+            set_at: now,
         });
         let line = Message::new("TOPIC")
             .with_source(prefix)
@@ -375,7 +439,7 @@ impl State {
         let Some(client) = self.clients.map.remove(&id) else {
             return;
         };
-        self.whowas.record(&client, unix_now());
+        self.whowas.record(&client, self.stamp.unix());
         self.nicks.remove(&IrcKey::new(client.nick));
         for key in client.channels {
             self.leave(id, &key);
@@ -388,10 +452,4 @@ impl State {
             self.quit(id, "SendQ exceeded");
         }
     }
-}
-
-pub(super) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

@@ -11,9 +11,11 @@
 //! Reads that change nothing (NAMES, WHO, WHOIS, a TOPIC query) are not events:
 //! every node can answer them from its own copy of the state.
 
+use serde::{Deserialize, Serialize};
+
 /// Whether a message is a PRIVMSG or a NOTICE. A NOTICE never causes an error
 /// reply (RFC 2812 3.3.2), so that bots cannot loop on each other's errors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MessageKind {
     Privmsg,
     Notice,
@@ -34,7 +36,7 @@ impl MessageKind {
 
 /// One change a client asks for. Names are as the client wrote them; the hub
 /// compares them through [`IrcKey`](super::irc::IrcKey).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     /// Join these channels (valid names) with these keys, creating the missing
     /// ones.
@@ -92,7 +94,7 @@ pub enum Event {
 pub type Tag = (String, Option<String>);
 
 /// One mode letter set or unset, with its parameter if it takes one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModeChange {
     pub set: bool,
     pub mode: char,

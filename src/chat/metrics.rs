@@ -4,7 +4,10 @@
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use super::cluster::ClusterMetrics;
 
 /// How a client reached the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,9 +89,16 @@ pub(crate) struct Metrics {
     history_failures: AtomicU64,
     commit_micros: AtomicU64,
     commit_buckets: [AtomicU64; COMMIT_BUCKETS.len()],
+    /// In a cluster, its figures.
+    cluster: OnceLock<Arc<ClusterMetrics>>,
 }
 
 impl Metrics {
+    /// Adds the cluster's figures to what [`render`](Metrics::render) shows.
+    pub fn with_cluster(&self, cluster: Arc<ClusterMetrics>) {
+        let _ = self.cluster.set(cluster);
+    }
+
     pub fn connected(&self, transport: Transport) {
         self.connected[transport as usize].fetch_add(1, Relaxed);
     }
@@ -189,12 +199,15 @@ impl Metrics {
         let sum = self.commit_micros.load(Relaxed) as f64 / 1e6;
         let _ = writeln!(o, "{name}_bucket{{le=\"+Inf\"}} {commits}");
         let _ = writeln!(o, "{name}_sum {sum}\n{name}_count {commits}");
+        if let Some(cluster) = self.cluster.get() {
+            cluster.render(o);
+        }
         out
     }
 }
 
 /// `# HELP` and `# TYPE` of one metric family.
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(crate) fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 

@@ -21,6 +21,7 @@ mod caps;
 mod chathistory;
 pub mod client;
 pub mod clock;
+pub mod cluster;
 mod config;
 mod connection;
 mod event;

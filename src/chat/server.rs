@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::cluster::{Cluster, LogId, Logged};
 use super::config::ChatConfig;
 use super::history::{History, Pipeline};
 use super::hub::Hub;
@@ -123,6 +124,8 @@ impl From<TcpListener> for Listener {
 /// `serve` also takes plain `TcpListener`s: `server.serve(vec![listener], ...)`.
 pub struct ChatServer {
     ctx: Arc<Context>,
+    /// In a cluster, this node's place in it and the log entry to read from.
+    cluster: Option<(Cluster, LogId)>,
 }
 
 impl ChatServer {
@@ -140,6 +143,33 @@ impl ChatServer {
         Ok(ChatServer::with_pipeline(config, Some(pipeline), metrics))
     }
 
+    /// A node of a cluster: nicks, channels and history are shared with the
+    /// other nodes through Redis (see [`cluster`](super::cluster)), and channel
+    /// messages are committed to `history` (the cluster's) before delivery.
+    /// Fails if the history thread cannot be started or the cluster's
+    /// snapshot is not understood.
+    pub fn with_cluster(
+        config: ChatConfig,
+        mut cluster: Cluster,
+        history: Box<dyn History>,
+    ) -> io::Result<ChatServer> {
+        let metrics = Arc::new(Metrics::default());
+        metrics.with_cluster(cluster.metrics());
+        let pipeline = Pipeline::start(history, metrics.clone())?;
+        let link = cluster.take_link();
+        let mut server = ChatServer::with_hub(config, metrics, |config, metrics| {
+            Hub::new(config, Some(pipeline), metrics, Some(link))
+        });
+        let from = match cluster.snapshot() {
+            Some(json) => server.ctx.hub.restore(json).map_err(|err| {
+                io::Error::other(format!("the cluster's snapshot is not understood: {err}"))
+            })?,
+            None => LogId::default(),
+        };
+        server.cluster = Some((cluster, from));
+        Ok(server)
+    }
+
     /// Sets the HTTP front door's settings (before [`serve`](ChatServer::serve)).
     pub fn with_web(mut self, web: WebConfig) -> ChatServer {
         if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
@@ -153,10 +183,21 @@ impl ChatServer {
         pipeline: Option<Pipeline>,
         metrics: Arc<Metrics>,
     ) -> ChatServer {
+        ChatServer::with_hub(config, metrics, |config, metrics| {
+            Hub::new(config, pipeline, metrics, None)
+        })
+    }
+
+    fn with_hub(
+        config: ChatConfig,
+        metrics: Arc<Metrics>,
+        hub: impl FnOnce(Arc<ChatConfig>, Arc<Metrics>) -> Hub,
+    ) -> ChatServer {
         let config = Arc::new(config);
         ChatServer {
+            cluster: None,
             ctx: Arc::new(Context {
-                hub: Hub::new(config.clone(), pipeline, metrics.clone()),
+                hub: hub(config.clone(), metrics.clone()),
                 config,
                 draining: CancellationToken::new(),
                 started: SystemTime::now(),
@@ -176,6 +217,10 @@ impl ChatServer {
         shutdown: impl Future<Output = ()>,
     ) -> Summary {
         let ctx = self.ctx;
+        // Dropped at the end, which stops them.
+        let cluster = self
+            .cluster
+            .map(|(cluster, from)| cluster.run(ctx.clone(), from));
         let stats = Arc::new(Stats::default());
         let connections = ctx.tracker.clone();
         let limit = Arc::new(Semaphore::new(ctx.config.max_clients));
@@ -193,6 +238,14 @@ impl ChatServer {
         shutdown.await;
         tracing::info!("shutting down: no new connections, closing the open ones");
         ctx.draining.cancel();
+        if cluster.is_some() {
+            // The other nodes drop this node's clients now, not once its
+            // heartbeat expires.
+            ctx.hub.publish_quietly(&Logged::NodeGone {
+                node: ctx.hub.node(),
+                reason: "Server shutting down".to_string(),
+            });
+        }
         while loops.join_next().await.is_some() {}
         connections.close();
         // Each writer gives up on its peer after the grace period on its own; the
@@ -211,6 +264,7 @@ impl ChatServer {
             );
         }
         ctx.hub.close_history().await;
+        drop(cluster);
         stats.summary()
     }
 }

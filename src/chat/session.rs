@@ -20,14 +20,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::caps::Caps;
 use super::chathistory;
+use super::cluster::Claimed;
 use super::event::{Event, MessageKind, Tag};
 use super::flood::Bucket;
 use super::history::Release;
-use super::hub::{ClientId, Query, Registration, Unregistered};
+use super::hub::{ClientId, NickInUse, Query, Registering, Registration, Unregistered};
 use super::irc::numerics::*;
 use super::irc::{
     CHANNEL_MAX_LEN, Frame, Message, NICK_MAX_LEN, irc_eq, is_valid_channel, is_valid_nick,
@@ -111,7 +113,11 @@ enum End {
 
 enum Stage {
     Registering(Pending),
-    Registered { id: ClientId, nick: String },
+    /// Registered as client `id`; its nick is the hub's to know (in a cluster
+    /// a NICK takes effect once the log gives it back).
+    Registered {
+        id: ClientId,
+    },
 }
 
 /// What a client has said so far during registration.
@@ -137,6 +143,9 @@ pub(crate) struct Session {
     /// first; they complete in this order. A cell because replies are sent
     /// from `&self`.
     held: RefCell<VecDeque<Release>>,
+    /// In a cluster, a registration waiting for the log to say whether its
+    /// nick was free; no line is read meanwhile.
+    claim: Option<(oneshot::Receiver<Claimed>, String)>,
 }
 
 impl Session {
@@ -152,6 +161,7 @@ impl Session {
             stage: Stage::Registering(pending),
             caps: Caps::default(),
             held: RefCell::new(VecDeque::new()),
+            claim: None,
         }
     }
 
@@ -176,7 +186,7 @@ impl Session {
         let end = loop {
             let registered = matches!(self.stage, Stage::Registered { .. });
             tokio::select! {
-                frame = frames.next(), if !throttled => {
+                frame = frames.next(), if !throttled && self.claim.is_none() => {
                     liveness.heard();
                     if let Some(bucket) = &mut flood {
                         bucket.take();
@@ -197,6 +207,16 @@ impl Session {
                     };
                     if let Some(oldest) = oldest {
                         oldest.wait().await;
+                    }
+                }
+                claimed = async { (&mut self.claim.as_mut().expect("claiming").0).await },
+                    if self.claim.is_some() =>
+                {
+                    let (_, nick) = self.claim.take().expect("claiming");
+                    match claimed {
+                        Ok(result) => self.registered(result, &nick),
+                        // Never written to the log (Redis lost it).
+                        Err(_) => break End::Refused("Network unavailable", Disconnect::Error),
                     }
                 }
                 _ = out.closing() => {
@@ -270,7 +290,7 @@ impl Session {
                     let quit = Event::Quit {
                         reason: reason.clone(),
                     };
-                    self.ctx.hub.apply(id, quit).release.wait().await;
+                    self.ctx.hub.apply(id, quit).wait().await;
                 }
                 (format!("Closing link: {} ({reason})", self.host), why)
             }
@@ -282,7 +302,7 @@ impl Session {
                     let quit = Event::Quit {
                         reason: "SendQ exceeded".to_string(),
                     };
-                    self.ctx.hub.apply(id, quit).release.wait().await;
+                    self.ctx.hub.apply(id, quit).wait().await;
                 }
                 return Disconnect::Sendq;
             }
@@ -352,7 +372,7 @@ impl Session {
                     return;
                 };
                 if list == "0" {
-                    self.hold(hub.apply(id, Event::PartAll).release);
+                    self.hold(hub.apply(id, Event::PartAll));
                     return;
                 }
                 let mut keys = params.get(1).map(|k| k.split(',')).into_iter().flatten();
@@ -361,7 +381,7 @@ impl Session {
                     .into_iter()
                     .map(|name| (name, keys.next().map(str::to_string)))
                     .collect();
-                self.hold(hub.apply(id, Event::Join { channels }).release);
+                self.hold(hub.apply(id, Event::Join { channels }));
             }
             "PART" => {
                 let Some(list) = self.required(command, params) else {
@@ -371,7 +391,7 @@ impl Session {
                 let reason = params
                     .get(1)
                     .map(|r| truncate(r, REASON_MAX_LEN).to_string());
-                self.hold(hub.apply(id, Event::Part { channels, reason }).release);
+                self.hold(hub.apply(id, Event::Part { channels, reason }));
             }
             "PRIVMSG" => self.message(id, MessageKind::Privmsg, params, tags),
             "NOTICE" => self.message(id, MessageKind::Notice, params, tags),
@@ -392,7 +412,7 @@ impl Session {
                             channel: channel.to_string(),
                             text: text.to_string(),
                         };
-                        self.hold(hub.apply(id, event).release);
+                        self.hold(hub.apply(id, event));
                     }
                 }
             }
@@ -436,7 +456,7 @@ impl Session {
                         .get(2)
                         .map(|r| truncate(r, REASON_MAX_LEN).to_string()),
                 };
-                self.hold(hub.apply(id, event).release);
+                self.hold(hub.apply(id, event));
             }
             "INVITE" => {
                 if params.len() < 2 {
@@ -446,7 +466,7 @@ impl Session {
                     nick: params[0].to_string(),
                     channel: params[1].to_string(),
                 };
-                self.hold(hub.apply(id, event).release);
+                self.hold(hub.apply(id, event));
             }
             "OPER" => {
                 if params.len() < 2 {
@@ -459,7 +479,7 @@ impl Session {
                     .iter()
                     .any(|(name, pass)| name == params[0] && same_secret(pass, params[1]));
                 if known {
-                    self.hold(hub.apply(id, Event::Oper).release);
+                    self.hold(hub.apply(id, Event::Oper));
                 } else {
                     let reply = self
                         .numeric(ERR_PASSWDMISMATCH)
@@ -475,14 +495,14 @@ impl Session {
                     nick: params[0].to_string(),
                     reason: truncate(params[1], REASON_MAX_LEN).to_string(),
                 };
-                self.hold(hub.apply(id, event).release);
+                self.hold(hub.apply(id, event));
             }
             "WALLOPS" => {
                 let Some(text) = self.required(command, params) else {
                     return;
                 };
                 let text = text.to_string();
-                self.hold(hub.apply(id, Event::Wallops { text }).release);
+                self.hold(hub.apply(id, Event::Wallops { text }));
             }
             _ => {
                 if self.informational(id, command, params) {
@@ -526,11 +546,11 @@ impl Session {
                     channel,
                     changes: parsed.changes,
                 };
-                self.hold(hub.apply(id, event).release);
+                self.hold(hub.apply(id, event));
             }
             return;
         }
-        if !irc_eq(target, self.addressee()) {
+        if !irc_eq(target, &self.addressee()) {
             let reply = self
                 .numeric(ERR_USERSDONTMATCH)
                 .with_param("Cant change mode for other users");
@@ -547,7 +567,7 @@ impl Session {
             self.send(reply);
         }
         if !changes.is_empty() {
-            self.hold(hub.apply(id, Event::UserMode { changes }).release);
+            self.hold(hub.apply(id, Event::UserMode { changes }));
         }
     }
 
@@ -600,8 +620,7 @@ impl Session {
             text: text.to_string(),
             tags,
         };
-        let applied = self.ctx.hub.apply(id, event);
-        self.hold(applied.release);
+        self.hold(self.ctx.hub.apply(id, event));
     }
 
     /// Keeps the release of held lines, to order later replies behind them.
@@ -660,7 +679,7 @@ impl Session {
     /// Capability negotiation (IRCv3 `CAP`, version 302). During registration,
     /// `CAP LS` or `CAP REQ` holds registration until `CAP END`.
     fn cap(&mut self, params: &[&str]) -> Option<End> {
-        let nick = self.addressee().to_string();
+        let nick = self.addressee();
         let server = self.ctx.config.server_name.clone();
         let reply = |sub: &str, rest: &str| {
             Message::new("CAP")
@@ -759,21 +778,20 @@ impl Session {
             return None;
         }
         match &mut self.stage {
-            Stage::Registered { id, nick: current } => {
-                if current == nick {
+            Stage::Registered { id } => {
+                let id = *id;
+                if self
+                    .ctx
+                    .hub
+                    .nick(id)
+                    .is_some_and(|current| current == *nick)
+                {
                     return None;
                 }
-                let id = *id;
                 let event = Event::Nick {
                     nick: nick.to_string(),
                 };
-                let applied = self.ctx.hub.apply(id, event);
-                self.hold(applied.release);
-                if applied.changed
-                    && let Stage::Registered { nick: current, .. } = &mut self.stage
-                {
-                    *current = nick.to_string();
-                }
+                self.hold(self.ctx.hub.apply(id, event));
                 None
             }
             Stage::Registering(_) => {
@@ -826,17 +844,25 @@ impl Session {
         // Not unknown any more in the LUSERS that the welcome ends with.
         pending.unregistered = None;
         match self.ctx.hub.register(registration) {
-            Ok(id) => self.stage = Stage::Registered { id, nick },
-            Err(_) => {
+            Registering::Done(result) => self.registered(result, &nick),
+            Registering::Pending(claim) => self.claim = Some((claim, nick)),
+        }
+        None
+    }
+
+    /// Ends registration with the hub's answer to the claim of `nick`.
+    fn registered(&mut self, result: Result<ClientId, NickInUse>, nick: &str) {
+        match result {
+            Ok(id) => self.stage = Stage::Registered { id },
+            Err(NickInUse) => {
                 // Taken since NICK was accepted: the client picks another.
                 if let Stage::Registering(pending) = &mut self.stage {
                     pending.nick = None;
                     pending.unregistered = Some(self.ctx.hub.count_unregistered());
                 }
-                self.nick_in_use(&nick);
+                self.nick_in_use(nick);
             }
         }
-        None
     }
 
     fn nick_in_use(&self, nick: &str) {
@@ -867,15 +893,16 @@ impl Session {
     }
 
     /// The nick numerics are addressed to: `*` before registration.
-    fn addressee(&self) -> &str {
+    fn addressee(&self) -> String {
         match &self.stage {
-            Stage::Registered { nick, .. } => nick,
-            Stage::Registering(_) => "*",
+            Stage::Registered { id } => self.ctx.hub.nick(*id),
+            Stage::Registering(_) => None,
         }
+        .unwrap_or_else(|| "*".to_string())
     }
 
     fn numeric(&self, code: &str) -> Message {
-        numeric(&self.ctx.config.server_name, self.addressee(), code)
+        numeric(&self.ctx.config.server_name, &self.addressee(), code)
     }
 
     /// Queues a reply. An overflow ends the session through `Outbound::closing`.

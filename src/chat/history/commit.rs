@@ -121,6 +121,11 @@ impl Release {
         Release(None)
     }
 
+    /// Completes when `released` is sent to (or dropped).
+    pub(crate) fn when(released: oneshot::Receiver<()>) -> Release {
+        Release(Some(released))
+    }
+
     /// Whether the lines are queued already; never waits.
     pub(crate) fn is_done(&mut self) -> bool {
         match &mut self.0 {
@@ -130,6 +135,18 @@ impl Release {
                 Err(oneshot::error::TryRecvError::Empty)
             ),
         }
+    }
+
+    /// Tells `done` once the lines are queued, without waiting here.
+    pub(crate) fn forward(mut self, done: oneshot::Sender<()>) {
+        if self.is_done() {
+            let _ = done.send(());
+            return;
+        }
+        tokio::spawn(async move {
+            self.wait().await;
+            let _ = done.send(());
+        });
     }
 
     pub(crate) async fn wait(self) {
@@ -190,6 +207,12 @@ impl Pipeline {
     /// lock, so items are queued in hub order.
     pub(crate) fn submit(&self, item: Item) -> Release {
         let (released, wait) = oneshot::channel();
+        self.submit_with(item, released);
+        Release(Some(wait))
+    }
+
+    /// Like [`submit`](Pipeline::submit), telling `released` when done.
+    pub(crate) fn submit_with(&self, item: Item, released: oneshot::Sender<()>) {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         if let Err(mpsc::SendError(Job::Item(item, released))) =
             self.jobs.send(Job::Item(item, released))
@@ -204,7 +227,6 @@ impl Pipeline {
             };
             release(refused, &super::NoHistory, &self.in_flight);
         }
-        Release(Some(wait))
     }
 
     /// Commits everything queued, closes the store and stops the thread.

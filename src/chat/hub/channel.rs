@@ -1,9 +1,12 @@
 //! One channel's state: its name, topic, members, modes, mask lists and
 //! invitations, and the rules that follow from them (who may join, speak, see).
 
+use serde::{Deserialize, Serialize};
+
 use super::{ClientId, IdMap};
 use crate::chat::irc::irc_lower;
 
+#[derive(Serialize, Deserialize)]
 pub(super) struct Channel {
     /// The name as the creator wrote it.
     pub name: String,
@@ -18,6 +21,7 @@ pub(super) struct Channel {
     pub created: u64,
 }
 
+#[derive(Serialize, Deserialize)]
 pub(super) struct Topic {
     pub text: String,
     /// Nick of whoever set it.
@@ -27,7 +31,7 @@ pub(super) struct Topic {
 }
 
 /// The channel's flags and parameters (`+imnst`, `+k`, `+l`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Modes {
     /// `+i`: joining needs an invitation or a `+I` mask.
     pub invite_only: bool,
@@ -79,6 +83,7 @@ impl Modes {
 }
 
 /// One `+b`, `+e` or `+I` mask, with who set it and when.
+#[derive(Serialize, Deserialize)]
 pub(super) struct ListEntry {
     pub mask: String,
     pub set_by: String,
@@ -86,7 +91,7 @@ pub(super) struct ListEntry {
 }
 
 /// What a member is in a channel.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Member {
     pub op: bool,
     pub voice: bool,

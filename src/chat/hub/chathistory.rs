@@ -10,6 +10,10 @@ use crate::chat::irc::IrcKey;
 impl Hub {
     /// Answers a CHATHISTORY command of client `id`.
     pub(crate) fn chathistory(&self, id: ClientId, command: Command) -> Release {
+        self.after_published(Box::new(move |hub| hub.chathistory_now(id, command)))
+    }
+
+    fn chathistory_now(&self, id: ClientId, command: Command) -> Release {
         let mut state = self.begin();
         let server = self.config.server_name.clone();
         // Asked by a session of this node, so its client has a queue here

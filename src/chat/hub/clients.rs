@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 use super::{ClientId, IdMap};
 use crate::chat::caps::Caps;
@@ -19,6 +20,7 @@ pub(super) struct Clients {
     pub held: Option<Item>,
 }
 
+#[derive(Serialize, Deserialize)]
 pub(super) struct Client {
     pub nick: String,
     pub user: String,
@@ -26,12 +28,14 @@ pub(super) struct Client {
     pub realname: String,
     /// Its queue; `None` for a client of another node in a cluster, which
     /// that node serves.
+    #[serde(skip)]
     pub out: Option<Outbound>,
     pub channels: HashSet<IrcKey>,
     /// Channels it was invited to and has not joined since (they let it pass
     /// `+i`), at most `MAX_INVITES`.
     pub invites: HashSet<IrcKey>,
     /// The IRCv3 capabilities it enabled: which form of a tagged line it gets.
+    #[serde(skip)]
     pub caps: Caps,
     /// User modes: `+o` (an IRC operator), `+i` (invisible), `+w` (wallops).
     pub oper: bool,
@@ -42,6 +46,30 @@ pub(super) struct Client {
 }
 
 impl Client {
+    /// A client just registered: no channels, no modes, no capabilities.
+    pub(super) fn new(
+        nick: String,
+        user: String,
+        host: String,
+        realname: String,
+        out: Option<Outbound>,
+    ) -> Client {
+        Client {
+            nick,
+            user,
+            host,
+            realname,
+            out,
+            channels: HashSet::new(),
+            invites: HashSet::new(),
+            caps: Caps::default(),
+            oper: false,
+            invisible: false,
+            wallops: false,
+            away: None,
+        }
+    }
+
     /// `+iow`, as 221 shows it.
     pub(super) fn modes(&self) -> String {
         let mut modes = String::from("+");

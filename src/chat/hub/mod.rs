@@ -22,14 +22,16 @@
 mod channel;
 mod chathistory;
 mod clients;
+mod cluster;
 mod deliver;
 mod info;
 mod modes;
 mod query;
+mod snapshot;
 mod state;
 mod whowas;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -44,7 +46,9 @@ use super::irc::{IrcKey, Message};
 use super::metrics::Metrics;
 use super::outbound::Outbound;
 
+use crate::chat::cluster::{Claimed, Deferred, Link, Logged};
 use clients::Client;
+pub(crate) use cluster::Outcome;
 pub(crate) use info::Unregistered;
 use query::Asker;
 pub(crate) use query::Query;
@@ -105,14 +109,15 @@ pub(crate) struct Hub {
     /// Connections that have not registered yet (LUSERS), counted by the
     /// [`Unregistered`] guards their sessions hold.
     unregistered: Arc<AtomicUsize>,
+    /// In a cluster, where events go to be ordered before they are applied.
+    cluster: Option<Link>,
 }
 
-/// What [`Hub::apply`] did.
-pub(crate) struct Applied {
-    /// Whether anything changed (a refused NICK is false).
-    pub changed: bool,
-    /// Completes once the resulting lines are queued.
-    pub release: Release,
+/// What [`Hub::register`] gives: the outcome, or where it will come from in a
+/// cluster (once the registration is read back from the log).
+pub(crate) enum Registering {
+    Done(Result<ClientId, NickInUse>),
+    Pending(tokio::sync::oneshot::Receiver<Claimed>),
 }
 
 impl Hub {
@@ -121,6 +126,7 @@ impl Hub {
         config: Arc<ChatConfig>,
         pipeline: Option<Pipeline>,
         metrics: Arc<Metrics>,
+        cluster: Option<Link>,
     ) -> Hub {
         let state = State {
             next_seq: pipeline.as_ref().map_or(0, Pipeline::last_seq),
@@ -132,6 +138,7 @@ impl Hub {
             metrics,
             state: Mutex::new(state),
             unregistered: Arc::default(),
+            cluster,
         }
     }
 
@@ -145,6 +152,11 @@ impl Hub {
     /// Queues one line for `out` behind everything held, so that a session's
     /// own reply does not overtake the lines of its earlier commands.
     pub(crate) fn reply_after_held(&self, out: &Outbound, line: Bytes) -> Release {
+        let out = out.clone();
+        self.after_published(Box::new(move |hub| hub.reply_now(&out, line)))
+    }
+
+    fn reply_now(&self, out: &Outbound, line: Bytes) -> Release {
         let Some(pipeline) = &self.pipeline else {
             let _ = out.push(line);
             return Release::done();
@@ -165,9 +177,28 @@ impl Hub {
         state
     }
 
+    /// Runs `work` now, or in a cluster behind the entries this node published
+    /// and has not applied yet: a query or reply must not overtake the events
+    /// its session sent before it.
+    fn after_published(&self, work: Deferred) -> Release {
+        let work = match &self.cluster {
+            Some(link) => match link.defer(work) {
+                Ok(release) => return release,
+                Err(work) => work,
+            },
+            None => work,
+        };
+        work(self)
+    }
+
     /// Ends an operation by client `id`: removes whoever overflowed, then queues
     /// what was held (still under the lock, so in hub order).
     fn end(&self, state: &mut State, id: ClientId) -> Release {
+        if self.cluster.is_some() {
+            // Removing a client is an event every node must apply: its
+            // session publishes its QUIT when it sees its queue closed.
+            state.clients.overflowed.clear();
+        }
         state.reap_overflowed();
         let (Some(pipeline), Some(mut item)) = (&self.pipeline, state.clients.held.take()) else {
             return Release::done();
@@ -214,41 +245,63 @@ impl Hub {
         }
     }
 
+    /// The nick of client `id`, while it is registered.
+    pub(crate) fn nick(&self, id: ClientId) -> Option<String> {
+        self.lock().clients.map.get(&id).map(|c| c.nick.clone())
+    }
+
     /// Whether a nick is taken (under the server's case mapping).
     pub(crate) fn nick_in_use(&self, nick: &str) -> bool {
         self.lock().nicks.contains_key(&IrcKey::new(nick))
     }
 
-    /// Adds a client that completed registration.
-    pub(crate) fn register(&self, registration: Registration) -> Result<ClientId, NickInUse> {
+    /// Adds a client that completed registration, if its nick is still free.
+    pub(crate) fn register(&self, registration: Registration) -> Registering {
+        if let Some(link) = &self.cluster {
+            let logged = Logged::Register {
+                id: link.next_client_id(),
+                nick: registration.nick.clone(),
+                user: registration.user.clone(),
+                host: registration.host.clone(),
+                realname: registration.realname.clone(),
+            };
+            return Registering::Pending(link.publish_registration(&logged, registration));
+        }
         let mut state = self.lock();
+        state.next_id += 1;
+        let id = state.next_id;
+        Registering::Done(self.admit(&mut state, id, registration))
+    }
+
+    /// Adds client `id` if its nick is free, and sends it the welcome burst.
+    fn admit(
+        &self,
+        state: &mut State,
+        id: ClientId,
+        registration: Registration,
+    ) -> Result<ClientId, NickInUse> {
         let key = IrcKey::new(registration.nick.as_str());
         if state.nicks.contains_key(&key) {
             return Err(NickInUse);
         }
-        state.next_id += 1;
-        let id = state.next_id;
         state.nicks.insert(key, id);
         for line in registration.welcome {
             // An overflow here is noticed by the session (its queue is closing).
             let _ = registration.out.push(line.to_bytes());
         }
         let out = registration.out.clone();
+        let client = Client::new(
+            registration.nick,
+            registration.user,
+            registration.host,
+            registration.realname,
+            Some(registration.out),
+        );
         state.clients.map.insert(
             id,
             Client {
-                nick: registration.nick,
-                user: registration.user,
-                host: registration.host,
-                realname: registration.realname,
-                out: Some(registration.out),
-                channels: HashSet::new(),
-                invites: HashSet::new(),
                 caps: registration.caps,
-                oper: false,
-                invisible: false,
-                wallops: false,
-                away: None,
+                ..client
             },
         );
         // LUSERS and the MOTD end the burst, LUSERS counting the newcomer.
@@ -258,7 +311,7 @@ impl Hub {
             nick: &state.clients.map[&id].nick,
             config: &self.config,
         };
-        let lusers = self.lusers(&state, &asker);
+        let lusers = self.lusers(state, &asker);
         for line in lusers.into_iter().chain(registration.motd) {
             let _ = out.push(line.to_bytes());
         }
@@ -266,41 +319,48 @@ impl Hub {
     }
 
     /// Applies one event from client `id` and fans out its effects. Errors are
-    /// answered to the client with their numerics. Returns whether anything
-    /// changed (a refused NICK returns false, so the session keeps its old nick).
-    pub(crate) fn apply(&self, id: ClientId, event: Event) -> Applied {
+    /// answered to the client with their numerics. In a cluster the event is
+    /// published and applied once the log gives it back. The release completes
+    /// once its lines are queued.
+    pub(crate) fn apply(&self, id: ClientId, event: Event) -> Release {
+        if let Some(link) = &self.cluster {
+            return link.publish_event(&Logged::Event { id, event });
+        }
         let mut state = self.begin();
+        self.apply_to(&mut state, id, event);
+        self.end(&mut state, id)
+    }
+
+    /// Applies an event to the state, under the lock.
+    fn apply_to(&self, state: &mut State, id: ClientId, event: Event) {
         if !state.clients.map.contains_key(&id) {
             // Removed already (its queue overflowed): nothing it asks counts now.
-            state.clients.held = None;
-            return Applied {
-                changed: false,
-                release: Release::done(),
-            };
+            return;
         }
         let server = self.config.server_name.as_str();
-        let changed = match event {
+        match event {
             Event::Join { channels } => {
                 for (name, key) in &channels {
                     state.join(&self.config, id, name, key.as_deref());
                 }
-                true
             }
             Event::PartAll => {
                 let joined: Vec<IrcKey> = state.clients.map[&id].channels.iter().cloned().collect();
                 for key in joined {
                     state.part(server, id, key.as_str(), None);
                 }
-                true
             }
             Event::Part { channels, reason } => {
                 for name in &channels {
                     state.part(server, id, name, reason.as_deref());
                 }
-                true
             }
-            Event::Nick { nick } => state.change_nick(server, id, &nick),
-            Event::Topic { channel, text } => state.set_topic(server, id, &channel, &text),
+            Event::Nick { nick } => {
+                state.change_nick(server, id, &nick);
+            }
+            Event::Topic { channel, text } => {
+                state.set_topic(server, id, &channel, &text);
+            }
             Event::Message {
                 kind,
                 targets,
@@ -308,17 +368,14 @@ impl Hub {
                 tags,
             } => {
                 for target in &targets {
-                    self.deliver(&mut state, id, kind, target, &text, &tags);
+                    self.deliver(state, id, kind, target, &text, &tags);
                 }
-                true
             }
             Event::ChannelMode { channel, changes } => {
                 state.channel_mode(server, id, &channel, &changes);
-                true
             }
             Event::UserMode { changes } => {
                 state.user_mode(id, &changes);
-                true
             }
             Event::Kick {
                 channel,
@@ -327,35 +384,26 @@ impl Hub {
             } => {
                 let reason = reason.unwrap_or_else(|| state.nick_of(id));
                 state.kick(server, id, &channel, &nicks, &reason);
-                true
             }
             Event::Invite { nick, channel } => {
                 state.invite(server, id, &nick, &channel);
-                true
             }
             Event::Oper => {
                 state.oper(server, id);
-                true
             }
             Event::Kill { nick, reason } => {
                 state.kill(server, id, &nick, &reason);
-                true
             }
             Event::Wallops { text } => {
                 state.wallops(server, id, &text);
-                true
             }
             Event::Away { text } => {
                 state.set_away(server, id, text);
-                true
             }
             Event::Quit { reason } => {
                 state.quit(id, &reason);
-                true
             }
-        };
-        let release = self.end(&mut state, id);
-        Applied { changed, release }
+        }
     }
 
     /// Removes a client without telling anyone: at shutdown, when everyone is

@@ -62,6 +62,10 @@ impl Asker<'_> {
 impl Hub {
     /// Answers a read-only command into the asker's queue.
     pub(crate) fn query(&self, id: ClientId, query: Query) -> Release {
+        self.after_published(Box::new(move |hub| hub.query_now(id, query)))
+    }
+
+    fn query_now(&self, id: ClientId, query: Query) -> Release {
         let mut state = self.begin();
         let Some(nick) = state.clients.map.get(&id).map(|c| c.nick.clone()) else {
             state.clients.held = None;

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use super::ClientId;
 use super::channel::{Channel, Member, Refusal, Topic};
 use super::clients::Clients;
+use super::cluster::LogState;
 use super::query::{Asker, names_replies, topic_replies};
 use super::whowas::WhoWas;
 use crate::chat::config::ChatConfig;
@@ -34,6 +35,8 @@ pub(super) struct State {
     pub peak_clients: usize,
     /// The time and numbering of the operation being applied.
     pub stamp: Stamp,
+    /// In a cluster, how far this node has applied the log.
+    pub log: LogState,
 }
 
 /// When an operation happens and how its messages are numbered. On one node
@@ -349,12 +352,12 @@ impl State {
         }
     }
 
-    pub(super) fn change_nick(&mut self, server: &str, id: ClientId, nick: &str) -> bool {
+    pub(super) fn change_nick(&mut self, server: &str, id: ClientId, nick: &str) {
         let key = IrcKey::new(nick);
         if self.nicks.get(&key).is_some_and(|&owner| owner != id) {
             let text = "Nickname is already in use";
             self.reply(server, id, ERR_NICKNAMEINUSE, &[nick], text);
-            return false;
+            return;
         }
         let old_nick = self.nick_of(id);
         let line = Message::new("NICK")
@@ -373,12 +376,11 @@ impl State {
         if let Some(client) = self.clients.map.get_mut(&id) {
             client.nick = nick.to_string();
         }
-        true
     }
 
-    pub(super) fn set_topic(&mut self, server: &str, id: ClientId, name: &str, text: &str) -> bool {
+    pub(super) fn set_topic(&mut self, server: &str, id: ClientId, name: &str, text: &str) {
         let Some(key) = self.joined_channel(server, id, name) else {
-            return false;
+            return;
         };
         let client = &self.clients.map[&id];
         let (nick, prefix) = (client.nick.clone(), client.prefix());
@@ -390,7 +392,7 @@ impl State {
             let name = channel.name.clone();
             let text = "You're not channel operator";
             self.reply(server, id, ERR_CHANOPRIVSNEEDED, &[&name], text);
-            return false;
+            return;
         }
         let text = truncate(text, TOPIC_MAX_LEN);
         let now = self.stamp.unix();
@@ -405,7 +407,6 @@ impl State {
             .with_param(text)
             .to_bytes();
         self.tell_channel(&key, &line);
-        true
     }
 
     /// Everyone who shares a channel with `id`, once each, without `id`.

@@ -76,8 +76,10 @@ pub fn irc_eq(a: &str, b: &str) -> bool {
 }
 
 /// A nickname or channel name as a map key: equal, hashed and ordered by its
-/// folded form, displayed as written.
-#[derive(Debug, Clone)]
+/// folded form, displayed as written. It is saved as written (in cluster
+/// snapshots) and folded again when read.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(from = "String", into = "String")]
 pub struct IrcKey {
     name: String,
     folded: String,
@@ -104,6 +106,18 @@ impl IrcKey {
     /// The folded name, the one compared.
     pub fn folded(&self) -> &str {
         &self.folded
+    }
+}
+
+impl From<String> for IrcKey {
+    fn from(name: String) -> IrcKey {
+        IrcKey::new(name)
+    }
+}
+
+impl From<IrcKey> for String {
+    fn from(key: IrcKey) -> String {
+        key.name
     }
 }
 

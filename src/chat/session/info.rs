@@ -19,7 +19,7 @@ impl Session {
     pub(super) fn informational(&self, id: ClientId, command: &str, params: &[&str]) -> bool {
         let hub = &self.ctx.hub;
         let config = &self.ctx.config;
-        let nick = self.addressee();
+        let nick = &self.addressee();
         // The optional parameter naming the server asked, per command.
         let server_param = match command {
             "MOTD" | "VERSION" | "TIME" | "INFO" | "ADMIN" => params.first(),
@@ -42,7 +42,7 @@ impl Session {
                     .first()
                     .filter(|text| !text.is_empty())
                     .map(|text| truncate(text, AWAY_MAX_LEN).to_string());
-                self.hold(hub.apply(id, Event::Away { text }).release);
+                self.hold(hub.apply(id, Event::Away { text }));
             }
             "ISON" | "USERHOST" => {
                 if self.required(command, params).is_none() {

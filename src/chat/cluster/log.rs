@@ -1,0 +1,134 @@
+//! Writing this node's entries to the log, and applying everyone's.
+//!
+//! Both tasks outlive a Redis that goes away: they retry with backoff and go
+//! on from where they were. The publisher keeps its batch until Redis took
+//! it; a batch that was written but whose reply was lost is written again,
+//! and the copies are skipped when applied (each entry carries its node's
+//! number and its own). The reader goes on after the last entry it applied.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use redis::streams::StreamReadReply;
+use tokio::sync::mpsc;
+
+use super::link::Outgoing;
+use super::node::{Backoff, Shared};
+use super::wire::{LOG, LogId, Logged};
+use crate::chat::hub::Outcome;
+use crate::chat::server::Context;
+
+/// Most entries written in one round trip, or read in one.
+const BATCH: usize = 1024;
+/// How long a read waits for new entries before it asks again.
+const READ_BLOCK: Duration = Duration::from_secs(1);
+
+/// Writes what the hub publishes, in order, until the hub is gone.
+pub(super) async fn publish(shared: Arc<Shared>, mut outgoing: mpsc::UnboundedReceiver<Outgoing>) {
+    let mut conn: Option<MultiplexedConnection> = None;
+    let mut batch = Vec::with_capacity(BATCH);
+    while outgoing.recv_many(&mut batch, BATCH).await > 0 {
+        let mut backoff = Backoff::default();
+        loop {
+            let Some(c) = &mut conn else {
+                conn = shared.reconnect("publish", &mut backoff).await;
+                continue;
+            };
+            let mut pipe = redis::pipe();
+            for Outgoing { node, op, entry } in &batch {
+                pipe.cmd("XADD")
+                    .arg(LOG)
+                    .arg("*")
+                    .arg("n")
+                    .arg(node)
+                    .arg("o")
+                    .arg(op)
+                    .arg("e")
+                    .arg(entry)
+                    .ignore();
+            }
+            match pipe.query_async::<()>(c).await {
+                Ok(()) => {
+                    shared.metrics.published(batch.len());
+                    break;
+                }
+                Err(err) => {
+                    shared.lost("publish", &err);
+                    conn = None;
+                }
+            }
+        }
+        batch.clear();
+    }
+}
+
+/// Applies the log to the hub, from entry `from` on, for as long as the
+/// server runs.
+pub(super) async fn apply(shared: Arc<Shared>, ctx: Arc<Context>, mut from: LogId) {
+    let mut conn: Option<MultiplexedConnection> = None;
+    let mut backoff = Backoff::default();
+    loop {
+        let Some(c) = &mut conn else {
+            conn = shared.reconnect("read", &mut backoff).await;
+            continue;
+        };
+        let read = redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(BATCH)
+            .arg("BLOCK")
+            .arg(READ_BLOCK.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(LOG)
+            .arg(from.to_string())
+            .query_async::<Option<StreamReadReply>>(c)
+            .await;
+        let reply = match read {
+            Ok(reply) => reply,
+            Err(err) => {
+                shared.lost("read", &err);
+                conn = None;
+                continue;
+            }
+        };
+        backoff = Backoff::default();
+        let entries = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
+        for entry in entries {
+            let Ok(at) = entry.id.parse::<LogId>() else {
+                tracing::warn!(
+                    "log entry {:?} has an id of another kind; skipped",
+                    entry.id
+                );
+                continue;
+            };
+            from = at;
+            let fields = (
+                entry.get::<u32>("n"),
+                entry.get::<u64>("o"),
+                entry.get::<String>("e"),
+            );
+            let (Some(node), Some(op), Some(json)) = fields else {
+                tracing::warn!("log entry {at} lacks a field; skipped");
+                continue;
+            };
+            let logged = match serde_json::from_str::<Logged>(&json) {
+                Ok(logged) => logged,
+                Err(err) => {
+                    tracing::warn!("log entry {at} is not understood ({err}); skipped");
+                    continue;
+                }
+            };
+            shared.metrics.consumed();
+            if ctx.hub.apply_logged(at, node, op, logged) == Outcome::GivenUp {
+                from = shared.rejoin(&ctx).await.unwrap_or(from);
+            }
+        }
+    }
+}
+
+/// The time of one round trip to Redis, for `/metrics`.
+pub(super) async fn ping(conn: &mut MultiplexedConnection) -> redis::RedisResult<Duration> {
+    let started = Instant::now();
+    redis::cmd("PING").query_async::<()>(conn).await?;
+    Ok(started.elapsed())
+}

@@ -1,0 +1,325 @@
+//! Joining a cluster, keeping this node's place in it, and leaving.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::AsyncConnectionConfig;
+use redis::aio::MultiplexedConnection;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::link::{Link, Outgoing, new_node_number};
+use super::stats::ClusterMetrics;
+use super::wire::{LOG, LogId, Logged, SNAPSHOT, heartbeat_key};
+use crate::chat::server::Context;
+
+/// How long a heartbeat lives: a node silent for this long is gone.
+const HEARTBEAT_TTL: Duration = Duration::from_secs(3);
+/// How often a node refreshes its heartbeat and looks at the others'.
+const TICK: Duration = Duration::from_secs(1);
+/// Checks in a row that must miss a node's heartbeat before it is given up:
+/// after Redis comes back, every node gets a moment to write its own again.
+const MISSES_TO_GIVE_UP: u32 = 2;
+/// Ticks between snapshots.
+const SNAPSHOT_EVERY: u32 = 10;
+/// How long a command may take before the connection counts as lost.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The reason peers see when a node is given up.
+pub(crate) const SPLIT: &str = "*.net *.split";
+
+/// Writes a snapshot only over an older one (several nodes write them).
+const SAVE_SNAPSHOT: &str = r"
+local old = redis.call('HGET', KEYS[1], 'at')
+if old then
+  local oms, on = string.match(old, '(%d+)-(%d+)')
+  local nms, nn = string.match(ARGV[1], '(%d+)-(%d+)')
+  if tonumber(oms) > tonumber(nms) or (oms == nms and tonumber(on) >= tonumber(nn)) then
+    return 0
+  end
+end
+redis.call('HSET', KEYS[1], 'at', ARGV[1], 'state', ARGV[2])
+return 1
+";
+
+/// Why a node could not join.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ClusterError(String);
+
+/// A node that has joined a cluster: connected to Redis, numbered, and
+/// holding the state to start from. Hand it to
+/// [`ChatServer::with_cluster`](crate::chat::ChatServer::with_cluster).
+pub struct Cluster {
+    shared: Arc<Shared>,
+    /// The snapshot to start from, if the cluster has one.
+    snapshot: Option<String>,
+    outgoing: mpsc::UnboundedReceiver<Outgoing>,
+    link: Option<Link>,
+}
+
+/// What the cluster's tasks share.
+pub(super) struct Shared {
+    client: redis::Client,
+    /// Where Redis is, without the password, for messages.
+    redis: String,
+    pub name: String,
+    pub metrics: Arc<ClusterMetrics>,
+}
+
+impl Cluster {
+    /// Connects to Redis at `url` (`redis://` or `rediss://`, with a password
+    /// if needed) as the node `name`, and loads the latest snapshot.
+    pub async fn join(url: &str, name: &str) -> Result<Cluster, ClusterError> {
+        // `rediss://` needs a process-wide TLS provider: the same as the rest.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = redis::Client::open(url)
+            .map_err(|err| ClusterError(format!("--redis {}: {err}", redact(url))))?;
+        let shared = Shared {
+            redis: redact(url),
+            client,
+            name: name.to_string(),
+            metrics: Arc::default(),
+        };
+        let mut conn = shared.connect().await.map_err(|err| {
+            ClusterError(format!("cannot reach Redis at {}: {err}", shared.redis))
+        })?;
+        let snapshot: Option<String> = redis::cmd("HGET")
+            .arg(SNAPSHOT)
+            .arg("state")
+            .query_async(&mut conn)
+            .await
+            .map_err(|err| ClusterError(format!("Redis at {}: {err}", shared.redis)))?;
+        let (sender, outgoing) = mpsc::unbounded_channel();
+        Ok(Cluster {
+            shared: Arc::new(shared),
+            snapshot,
+            outgoing,
+            link: Some(Link::new(new_node_number(), sender)),
+        })
+    }
+
+    /// The hub's end, taken once.
+    pub(crate) fn take_link(&mut self) -> Link {
+        self.link.take().expect("the link is taken once")
+    }
+
+    pub(crate) fn snapshot(&self) -> Option<&str> {
+        self.snapshot.as_deref()
+    }
+
+    pub(crate) fn metrics(&self) -> Arc<ClusterMetrics> {
+        self.shared.metrics.clone()
+    }
+
+    /// Starts publishing, applying the log from `from`, and keeping the
+    /// heartbeat; the tasks stop when the set is dropped.
+    pub(crate) fn run(self, ctx: Arc<Context>, from: LogId) -> JoinSet<()> {
+        let mut tasks = JoinSet::new();
+        tasks.spawn(super::log::publish(self.shared.clone(), self.outgoing));
+        tasks.spawn(super::log::apply(self.shared.clone(), ctx.clone(), from));
+        tasks.spawn(upkeep(self.shared, ctx));
+        tasks
+    }
+}
+
+impl Shared {
+    async fn connect(&self) -> redis::RedisResult<MultiplexedConnection> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(RESPONSE_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT));
+        self.client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+    }
+
+    /// A new connection for task `what`, after the backoff's next wait.
+    pub(super) async fn reconnect(
+        &self,
+        what: &str,
+        backoff: &mut Backoff,
+    ) -> Option<MultiplexedConnection> {
+        tokio::time::sleep(backoff.next()).await;
+        match self.connect().await {
+            Ok(conn) => {
+                self.metrics.split(false);
+                Some(conn)
+            }
+            Err(err) => {
+                self.lost(what, &err);
+                None
+            }
+        }
+    }
+
+    /// Notes a failed command of task `what`.
+    pub(super) fn lost(&self, what: &str, err: &redis::RedisError) {
+        self.metrics.redis_error();
+        self.metrics.split(true);
+        tracing::warn!("Redis at {} ({what}): {err}; retrying", self.redis);
+    }
+
+    /// After the network gave this node up: a new number, and the state
+    /// reloaded from the latest snapshot; gives the entry to read on from.
+    pub(super) async fn rejoin(&self, ctx: &Context) -> Option<LogId> {
+        let node = ctx.hub.renumber();
+        tracing::warn!("this node was given up by the cluster; rejoining as node {node}");
+        self.metrics.resynced();
+        let mut conn = self.connect().await.ok()?;
+        let snapshot: Option<String> = redis::cmd("HGET")
+            .arg(SNAPSHOT)
+            .arg("state")
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        match ctx.hub.restore(&snapshot?) {
+            Ok(from) => Some(from),
+            Err(err) => {
+                tracing::warn!("the cluster's snapshot is not understood: {err}");
+                None
+            }
+        }
+    }
+}
+
+/// Retry delays: 100 ms doubling up to 2 s.
+pub(super) struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff(Duration::ZERO)
+    }
+}
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        let wait = self.0;
+        self.0 = (wait * 2).clamp(Duration::from_millis(100), Duration::from_secs(2));
+        wait
+    }
+}
+
+/// Every tick: refreshes this node's heartbeat, gives up nodes whose heartbeat
+/// is gone, and now and then writes a snapshot and trims the log behind the
+/// previous one.
+async fn upkeep(shared: Arc<Shared>, ctx: Arc<Context>) {
+    let mut conn: Option<MultiplexedConnection> = None;
+    let mut backoff = Backoff::default();
+    let mut misses: HashMap<u32, u32> = HashMap::new();
+    let mut given_up: HashSet<u32> = HashSet::new();
+    let mut ticks = 0u32;
+    let mut trim_to: Option<LogId> = None;
+    let save = redis::Script::new(SAVE_SNAPSHOT);
+    let mut interval = tokio::time::interval(TICK);
+    loop {
+        interval.tick().await;
+        let Some(c) = &mut conn else {
+            conn = shared.reconnect("heartbeat", &mut backoff).await;
+            misses.clear();
+            continue;
+        };
+        let node = ctx.hub.node();
+        let others: Vec<u32> = ctx.hub.other_nodes().into_iter().collect();
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(heartbeat_key(node))
+            .arg(&shared.name)
+            .arg("PX")
+            .arg(HEARTBEAT_TTL.as_millis() as u64)
+            .ignore();
+        for other in &others {
+            pipe.cmd("EXISTS").arg(heartbeat_key(*other));
+        }
+        let alive: Vec<bool> = match pipe.query_async(c).await {
+            Ok(alive) => alive,
+            Err(err) => {
+                shared.lost("heartbeat", &err);
+                conn = None;
+                continue;
+            }
+        };
+        backoff = Backoff::default();
+        match super::log::ping(c).await {
+            Ok(took) => shared.metrics.round_trip(took),
+            Err(err) => shared.lost("heartbeat", &err),
+        }
+        shared
+            .metrics
+            .nodes(1 + alive.iter().filter(|&&a| a).count());
+        misses.retain(|n, _| others.contains(n));
+        for (&other, alive) in others.iter().zip(alive) {
+            let missed = misses.entry(other).or_default();
+            *missed = if alive { 0 } else { *missed + 1 };
+            if *missed >= MISSES_TO_GIVE_UP && given_up.insert(other) {
+                tracing::warn!("node {other} stopped its heartbeat; its clients quit");
+                let gone = Logged::NodeGone {
+                    node: other,
+                    reason: SPLIT.to_string(),
+                };
+                ctx.hub.publish_quietly(&gone);
+            }
+        }
+        ticks += 1;
+        if ticks.is_multiple_of(SNAPSHOT_EVERY) {
+            let (at, state) = ctx.hub.snapshot();
+            if at == LogId::default() {
+                continue;
+            }
+            let saved = save
+                .key(SNAPSHOT)
+                .arg(at.to_string())
+                .arg(state)
+                .invoke_async::<i64>(c)
+                .await;
+            if let Err(err) = saved {
+                shared.lost("snapshot", &err);
+                continue;
+            }
+            // Entries before the previous snapshot are no one's business: a
+            // joining node starts from the latest.
+            if let Some(before) = trim_to.replace(at) {
+                let trimmed = redis::cmd("XTRIM")
+                    .arg(LOG)
+                    .arg("MINID")
+                    .arg(before.to_string())
+                    .query_async::<i64>(c)
+                    .await;
+                if let Err(err) = trimmed {
+                    shared.lost("trim", &err);
+                }
+            }
+        }
+    }
+}
+
+/// `url` without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        assert_eq!(
+            redact("redis://:secret@host:6379/0"),
+            "redis://***@host:6379/0"
+        );
+        assert_eq!(redact("rediss://user:pw@h"), "rediss://***@h");
+        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+
+    #[test]
+    fn backoff_grows_to_a_bound() {
+        let mut backoff = Backoff::default();
+        let waits: Vec<_> = (0..8).map(|_| backoff.next().as_millis()).collect();
+        assert_eq!(waits, [0, 100, 200, 400, 800, 1600, 2000, 2000]);
+    }
+}

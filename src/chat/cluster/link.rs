@@ -9,7 +9,7 @@
 //! that waits for its nick, and the replies and queries made behind them, so
 //! that a client still sees answers in the order of its commands.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -17,14 +17,20 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 use super::wire::Logged;
+use crate::chat::caps::Caps;
+use crate::chat::event::Event;
 use crate::chat::history::Release;
 use crate::chat::hub::{ClientId, Hub, NickInUse, Registration};
+use crate::chat::outbound::Outbound;
 
 /// Something done on the hub once the entries published before it are applied.
 pub(crate) type Deferred = Box<dyn FnOnce(&Hub) -> Release + Send>;
 
 /// What a session gets back from a registration it published.
 pub(crate) type Claimed = Result<ClientId, NickInUse>;
+
+/// This node's clients' queues and capabilities, by id.
+pub(crate) type Locals = HashMap<ClientId, (Outbound, Caps)>;
 
 /// What waits for an entry of this node to come back from the log.
 pub(crate) enum Waiting {
@@ -34,9 +40,13 @@ pub(crate) enum Waiting {
     /// whether the nick was free.
     Register {
         op: u64,
+        id: ClientId,
         registration: Box<Registration>,
         result: oneshot::Sender<Claimed>,
     },
+    /// This node's return after a split: the queues of its clients, to give
+    /// back to them once the network has them again.
+    Rejoin { op: u64, locals: Locals },
     /// An entry nobody waits for (a departure).
     Quiet { op: u64 },
     /// Work to do after the entry before it, then `done`.
@@ -49,9 +59,10 @@ pub(crate) enum Waiting {
 impl Waiting {
     fn op(&self) -> Option<u64> {
         match self {
-            Waiting::Event { op, .. } | Waiting::Register { op, .. } | Waiting::Quiet { op } => {
-                Some(*op)
-            }
+            Waiting::Event { op, .. }
+            | Waiting::Register { op, .. }
+            | Waiting::Rejoin { op, .. }
+            | Waiting::Quiet { op } => Some(*op),
             Waiting::After { .. } => None,
         }
     }
@@ -60,6 +71,9 @@ impl Waiting {
 /// One entry for the publisher: its number among this node's entries, and
 /// the entry itself.
 pub(crate) struct Outgoing {
+    /// The split count when it was published: an entry from before a split
+    /// is not written after it.
+    pub epoch: u64,
     pub node: u32,
     pub op: u64,
     pub entry: String,
@@ -67,7 +81,7 @@ pub(crate) struct Outgoing {
 
 pub(crate) struct Link {
     /// This node's number in the cluster: the high half of its clients' ids.
-    node: AtomicU32,
+    node: u32,
     /// The low half of the next client's id.
     next_client: AtomicU32,
     queue: Mutex<Queue>,
@@ -78,12 +92,18 @@ pub(crate) struct Link {
 struct Queue {
     next_op: u64,
     waiting: VecDeque<Waiting>,
+    /// Cut off from Redis: the hub applies events on its own until the node
+    /// rejoins, and nothing is published.
+    split: bool,
+    /// Splits and rejoins so far: entries read or written in an earlier
+    /// epoch are stale.
+    epoch: u64,
 }
 
 impl Link {
     pub(crate) fn new(node: u32, outgoing: mpsc::UnboundedSender<Outgoing>) -> Link {
         Link {
-            node: AtomicU32::new(node),
+            node,
             next_client: AtomicU32::new(0),
             queue: Mutex::default(),
             outgoing,
@@ -91,17 +111,7 @@ impl Link {
     }
 
     pub(crate) fn node(&self) -> u32 {
-        self.node.load(Ordering::Relaxed)
-    }
-
-    /// Takes a new number, once the network gave up the old one; gives what
-    /// waited for entries written under the old one, which every node now
-    /// ignores.
-    pub(crate) fn renumber(&self) -> (u32, Vec<Waiting>) {
-        let mut queue = self.lock();
-        let node = new_node_number();
-        self.node.store(node, Ordering::Relaxed);
-        (node, queue.waiting.drain(..).collect())
+        self.node
     }
 
     /// An id for a client registering here.
@@ -111,45 +121,97 @@ impl Link {
     }
 
     /// Publishes an event of client `id`; the release completes once it is
-    /// applied here and its lines are queued.
-    pub(crate) fn publish_event(&self, logged: &Logged) -> Release {
+    /// applied here and its lines are queued. Gives the event back while
+    /// split: the hub applies it.
+    pub(crate) fn publish_event(&self, id: ClientId, event: Event) -> Result<Release, Event> {
+        let logged = Logged::Event { id, event };
         let (done, released) = oneshot::channel();
-        self.publish(logged, |op| Waiting::Event { op, done });
-        Release::when(released)
+        if self.publish(&logged, |op| Waiting::Event { op, done }) {
+            return Ok(Release::when(released));
+        }
+        let Logged::Event { event, .. } = logged else {
+            unreachable!("built above")
+        };
+        Err(event)
     }
 
-    /// Publishes a registration; the receiver says whether the nick was free.
+    /// Publishes the registration of client `id`; the receiver says whether
+    /// the nick was free. Gives the registration back while split.
     pub(crate) fn publish_registration(
         &self,
+        id: ClientId,
         logged: &Logged,
-        registration: Registration,
-    ) -> oneshot::Receiver<Claimed> {
+        registration: Box<Registration>,
+    ) -> Result<oneshot::Receiver<Claimed>, Box<Registration>> {
         let (result, claimed) = oneshot::channel();
-        let registration = Box::new(registration);
-        self.publish(logged, |op| Waiting::Register {
+        let mut slot = Some(registration);
+        let published = self.publish(logged, |op| Waiting::Register {
             op,
-            registration,
+            id,
+            registration: slot.take().expect("taken once"),
             result,
         });
-        claimed
+        match slot {
+            Some(registration) if !published => Err(registration),
+            _ => Ok(claimed),
+        }
     }
 
-    /// Publishes an entry that nobody waits for.
+    /// Publishes an entry that nobody waits for (not while split).
     pub(crate) fn publish_quietly(&self, logged: &Logged) {
         self.publish(logged, |op| Waiting::Quiet { op });
     }
 
-    fn publish(&self, logged: &Logged, waiting: impl FnOnce(u64) -> Waiting) {
-        let entry = serde_json::to_string(logged).expect("log entries serialize");
+    /// Writes `logged` to the log, unless split; false if not written.
+    fn publish(&self, logged: &Logged, waiting: impl FnOnce(u64) -> Waiting) -> bool {
         let mut queue = self.lock();
+        if queue.split {
+            return false;
+        }
+        self.push(&mut queue, logged, waiting);
+        true
+    }
+
+    fn push(&self, queue: &mut Queue, logged: &Logged, waiting: impl FnOnce(u64) -> Waiting) {
+        let entry = serde_json::to_string(logged).expect("log entries serialize");
         queue.next_op += 1;
         let op = queue.next_op;
         queue.waiting.push_back(waiting(op));
         // Under the lock, so the publisher gets entries in `op` order. If it is
         // gone (shutdown), the entry never comes back: the waiting ends when
         // the queue is dropped with the hub.
-        let node = self.node();
-        let _ = self.outgoing.send(Outgoing { node, op, entry });
+        let (node, epoch) = (self.node(), queue.epoch);
+        let _ = self.outgoing.send(Outgoing {
+            epoch,
+            node,
+            op,
+            entry,
+        });
+    }
+
+    /// Cuts this node off: nothing is published until [`rejoin`](Link::rejoin),
+    /// and what waited for entries not yet back is given back.
+    pub(crate) fn split(&self) -> Vec<Waiting> {
+        let mut queue = self.lock();
+        queue.split = true;
+        queue.epoch += 1;
+        queue.waiting.drain(..).collect()
+    }
+
+    /// Publishes this node's return, before anything else, and ends the
+    /// split; gives the new epoch.
+    pub(crate) fn rejoin(&self, logged: &Logged, locals: Locals) -> u64 {
+        let mut queue = self.lock();
+        queue.split = false;
+        queue.epoch += 1;
+        self.push(&mut queue, logged, |op| Waiting::Rejoin { op, locals });
+        queue.epoch
+    }
+
+    /// The current epoch, and whether it is a split.
+    pub(crate) fn epoch(&self) -> (u64, bool) {
+        let queue = self.lock();
+        (queue.epoch, queue.split)
     }
 
     /// Defers `work` behind what this node has published and not yet

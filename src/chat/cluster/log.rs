@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
-use redis::streams::StreamReadReply;
+use redis::streams::{StreamId, StreamReadReply};
 use tokio::sync::mpsc;
 
 use super::link::Outgoing;
@@ -24,19 +24,32 @@ const BATCH: usize = 1024;
 /// How long a read waits for new entries before it asks again.
 const READ_BLOCK: Duration = Duration::from_secs(1);
 
-/// Writes what the hub publishes, in order, until the hub is gone.
-pub(super) async fn publish(shared: Arc<Shared>, mut outgoing: mpsc::UnboundedReceiver<Outgoing>) {
+/// Writes what the hub publishes, in order, until the hub is gone. Entries
+/// from before a split are dropped: the hub gave up on them.
+pub(super) async fn publish(
+    shared: Arc<Shared>,
+    ctx: Arc<Context>,
+    mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
+) {
     let mut conn: Option<MultiplexedConnection> = None;
     let mut batch = Vec::with_capacity(BATCH);
     while outgoing.recv_many(&mut batch, BATCH).await > 0 {
         let mut backoff = Backoff::default();
         loop {
+            let (epoch, _) = ctx.hub.epoch();
+            batch.retain(|o: &Outgoing| o.epoch == epoch);
+            if batch.is_empty() {
+                break;
+            }
             let Some(c) = &mut conn else {
                 conn = shared.reconnect("publish", &mut backoff).await;
                 continue;
             };
             let mut pipe = redis::pipe();
-            for Outgoing { node, op, entry } in &batch {
+            for Outgoing {
+                node, op, entry, ..
+            } in &batch
+            {
                 pipe.cmd("XADD")
                     .arg(LOG)
                     .arg("*")
@@ -63,65 +76,92 @@ pub(super) async fn publish(shared: Arc<Shared>, mut outgoing: mpsc::UnboundedRe
     }
 }
 
-/// Applies the log to the hub, from entry `from` on, for as long as the
-/// server runs.
-pub(super) async fn apply(shared: Arc<Shared>, ctx: Arc<Context>, mut from: LogId) {
+/// Applies the log to the hub for as long as the server runs: from where
+/// the latest join or rejoin says, and not while split.
+pub(super) async fn apply(shared: Arc<Shared>, ctx: Arc<Context>) {
+    let mut reading = shared.reading.subscribe();
     let mut conn: Option<MultiplexedConnection> = None;
     let mut backoff = Backoff::default();
     loop {
-        let Some(c) = &mut conn else {
-            conn = shared.reconnect("read", &mut backoff).await;
-            continue;
+        let Ok(position) = reading.wait_for(Option::is_some).await.map(|p| *p) else {
+            return;
         };
-        let read = redis::cmd("XREAD")
-            .arg("COUNT")
-            .arg(BATCH)
-            .arg("BLOCK")
-            .arg(READ_BLOCK.as_millis() as u64)
-            .arg("STREAMS")
-            .arg(LOG)
-            .arg(from.to_string())
-            .query_async::<Option<StreamReadReply>>(c)
-            .await;
-        let reply = match read {
-            Ok(reply) => reply,
-            Err(err) => {
-                shared.lost("read", &err);
-                conn = None;
-                continue;
+        let (epoch, mut from) = position.expect("waited for it");
+        // Until the next split or rejoin.
+        loop {
+            let current = reading.borrow_and_update().is_some_and(|(e, _)| e == epoch);
+            if !current {
+                break;
             }
-        };
-        backoff = Backoff::default();
-        let entries = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
-        for entry in entries {
-            let Ok(at) = entry.id.parse::<LogId>() else {
-                tracing::warn!(
-                    "log entry {:?} has an id of another kind; skipped",
-                    entry.id
-                );
+            let Some(c) = &mut conn else {
+                conn = shared.reconnect("read", &mut backoff).await;
                 continue;
             };
-            from = at;
-            let fields = (
-                entry.get::<u32>("n"),
-                entry.get::<u64>("o"),
-                entry.get::<String>("e"),
-            );
-            let (Some(node), Some(op), Some(json)) = fields else {
-                tracing::warn!("log entry {at} lacks a field; skipped");
-                continue;
-            };
-            let logged = match serde_json::from_str::<Logged>(&json) {
-                Ok(logged) => logged,
+            let read = redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(BATCH)
+                .arg("BLOCK")
+                .arg(READ_BLOCK.as_millis() as u64)
+                .arg("STREAMS")
+                .arg(LOG)
+                .arg(from.to_string())
+                .query_async::<Option<StreamReadReply>>(c)
+                .await;
+            let reply = match read {
+                Ok(reply) => reply,
                 Err(err) => {
-                    tracing::warn!("log entry {at} is not understood ({err}); skipped");
+                    shared.lost("read", &err);
+                    conn = None;
                     continue;
                 }
             };
-            shared.metrics.consumed();
-            if ctx.hub.apply_logged(at, node, op, logged) == Outcome::GivenUp {
-                from = shared.rejoin(&ctx).await.unwrap_or(from);
+            backoff = Backoff::default();
+            let entries = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
+            for entry in entries {
+                let Ok(at) = entry.id.parse::<LogId>() else {
+                    tracing::warn!("log entry {:?} has an id of another kind", entry.id);
+                    continue;
+                };
+                let Some((writer, logged)) = parse(at, &entry) else {
+                    from = at;
+                    continue;
+                };
+                shared.metrics.consumed();
+                match ctx.hub.apply_logged(epoch, at, writer, logged) {
+                    Outcome::Applied => from = at,
+                    Outcome::Stale => break,
+                    Outcome::GivenUp => {
+                        shared.split(&ctx);
+                        if let Some(c) = &mut conn
+                            && let Err(err) = shared.resync(&ctx, c).await
+                        {
+                            shared.lost("rejoin", &err);
+                        }
+                        break;
+                    }
+                }
             }
+        }
+    }
+}
+
+/// An entry's writer (node and number) and content; `None`, with a warning,
+/// for an entry this node cannot read.
+fn parse(at: LogId, entry: &StreamId) -> Option<((u32, u64), Logged)> {
+    let fields = (
+        entry.get::<u32>("n"),
+        entry.get::<u64>("o"),
+        entry.get::<String>("e"),
+    );
+    let (Some(node), Some(op), Some(json)) = fields else {
+        tracing::warn!("log entry {at} lacks a field; skipped");
+        return None;
+    };
+    match serde_json::from_str::<Logged>(&json) {
+        Ok(logged) => Some(((node, op), logged)),
+        Err(err) => {
+            tracing::warn!("log entry {at} is not understood ({err}); skipped");
+            None
         }
     }
 }

@@ -20,7 +20,8 @@ mod node;
 mod stats;
 mod wire;
 
-pub(crate) use link::{Claimed, Deferred, Link, Waiting};
+pub(crate) use link::{Claimed, Deferred, Link, Locals, Waiting};
+pub(crate) use node::SPLIT;
 pub use node::{Cluster, ClusterError};
 pub(crate) use stats::ClusterMetrics;
-pub(crate) use wire::{LogId, Logged, node_of};
+pub(crate) use wire::{LogId, Logged, Rejoining, node_of};

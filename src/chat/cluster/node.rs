@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use redis::AsyncConnectionConfig;
 use redis::aio::MultiplexedConnection;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::link::{Link, Outgoing, new_node_number};
@@ -61,6 +61,9 @@ pub struct Cluster {
 /// What the cluster's tasks share.
 pub(super) struct Shared {
     client: redis::Client,
+    /// Where the reader reads from: the epoch and the entry after which to
+    /// read, or `None` while split.
+    pub reading: watch::Sender<Option<(u64, LogId)>>,
     /// Where Redis is, without the password, for messages.
     redis: String,
     pub name: String,
@@ -76,6 +79,7 @@ impl Cluster {
         let client = redis::Client::open(url)
             .map_err(|err| ClusterError(format!("--redis {}: {err}", redact(url))))?;
         let shared = Shared {
+            reading: watch::Sender::new(None),
             redis: redact(url),
             client,
             name: name.to_string(),
@@ -115,9 +119,13 @@ impl Cluster {
     /// Starts publishing, applying the log from `from`, and keeping the
     /// heartbeat; the tasks stop when the set is dropped.
     pub(crate) fn run(self, ctx: Arc<Context>, from: LogId) -> JoinSet<()> {
+        self.shared
+            .reading
+            .send_replace(Some((ctx.hub.epoch().0, from)));
         let mut tasks = JoinSet::new();
-        tasks.spawn(super::log::publish(self.shared.clone(), self.outgoing));
-        tasks.spawn(super::log::apply(self.shared.clone(), ctx.clone(), from));
+        let publish = super::log::publish(self.shared.clone(), ctx.clone(), self.outgoing);
+        tasks.spawn(publish);
+        tasks.spawn(super::log::apply(self.shared.clone(), ctx.clone()));
         tasks.spawn(upkeep(self.shared, ctx));
         tasks
     }
@@ -159,26 +167,44 @@ impl Shared {
         tracing::warn!("Redis at {} ({what}): {err}; retrying", self.redis);
     }
 
-    /// After the network gave this node up: a new number, and the state
-    /// reloaded from the latest snapshot; gives the entry to read on from.
-    pub(super) async fn rejoin(&self, ctx: &Context) -> Option<LogId> {
-        let node = ctx.hub.renumber();
-        tracing::warn!("this node was given up by the cluster; rejoining as node {node}");
-        self.metrics.resynced();
-        let mut conn = self.connect().await.ok()?;
+    /// Cuts this node off after Redis went out of reach: the hub serves its
+    /// own clients alone and the reader stops.
+    pub(super) fn split(&self, ctx: &Context) {
+        tracing::warn!(
+            "Redis at {} is out of reach: serving this node's users alone",
+            self.redis
+        );
+        ctx.hub.split();
+        self.reading.send_replace(None);
+        self.metrics.split(true);
+    }
+
+    /// Rejoins after a split: the hub takes the cluster's latest snapshot
+    /// and writes its clients back, and the reader starts from the snapshot.
+    pub(super) async fn resync(
+        &self,
+        ctx: &Context,
+        conn: &mut MultiplexedConnection,
+    ) -> redis::RedisResult<()> {
         let snapshot: Option<String> = redis::cmd("HGET")
             .arg(SNAPSHOT)
             .arg("state")
-            .query_async(&mut conn)
-            .await
-            .ok()?;
-        match ctx.hub.restore(&snapshot?) {
-            Ok(from) => Some(from),
+            .query_async(conn)
+            .await?;
+        let (epoch, from) = match ctx.hub.resync(snapshot.as_deref()) {
+            Ok(position) => position,
             Err(err) => {
-                tracing::warn!("the cluster's snapshot is not understood: {err}");
-                None
+                tracing::warn!(
+                    "the cluster's snapshot is not understood ({err}); rejoining without it"
+                );
+                ctx.hub.resync(None).expect("no snapshot to read")
             }
-        }
+        };
+        tracing::info!("Redis at {} is back: rejoined the cluster", self.redis);
+        self.reading.send_replace(Some((epoch, from)));
+        self.metrics.resynced();
+        self.metrics.split(false);
+        Ok(())
     }
 }
 
@@ -215,6 +241,9 @@ async fn upkeep(shared: Arc<Shared>, ctx: Arc<Context>) {
         interval.tick().await;
         let Some(c) = &mut conn else {
             conn = shared.reconnect("heartbeat", &mut backoff).await;
+            if conn.is_none() && !ctx.hub.epoch().1 {
+                shared.split(&ctx);
+            }
             misses.clear();
             continue;
         };
@@ -235,10 +264,20 @@ async fn upkeep(shared: Arc<Shared>, ctx: Arc<Context>) {
             Err(err) => {
                 shared.lost("heartbeat", &err);
                 conn = None;
+                if !ctx.hub.epoch().1 {
+                    shared.split(&ctx);
+                }
                 continue;
             }
         };
         backoff = Backoff::default();
+        if ctx.hub.epoch().1 {
+            if let Err(err) = shared.resync(&ctx, c).await {
+                shared.lost("rejoin", &err);
+                conn = None;
+            }
+            continue;
+        }
         match super::log::ping(c).await {
             Ok(took) => shared.metrics.round_trip(took),
             Err(err) => shared.lost("heartbeat", &err),

@@ -40,6 +40,25 @@ pub(crate) enum Logged {
     /// A node is gone (it stopped, or its heartbeat expired): its clients quit
     /// with `reason`.
     NodeGone { node: u32, reason: String },
+    /// A node is back after a split, with the clients it has now: they replace
+    /// whatever the network still had of that node.
+    Rejoin { node: u32, clients: Vec<Rejoining> },
+}
+
+/// A client of a node that rejoins, as that node has it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Rejoining {
+    pub id: ClientId,
+    pub nick: String,
+    pub user: String,
+    pub host: String,
+    pub realname: String,
+    pub oper: bool,
+    pub invisible: bool,
+    pub wallops: bool,
+    pub away: Option<String>,
+    /// The channels it is in, as their creators spelled them.
+    pub channels: Vec<String>,
 }
 
 /// The id of a log entry, `MILLISECONDS-N`, as Redis gives it.

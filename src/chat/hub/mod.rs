@@ -257,20 +257,29 @@ impl Hub {
 
     /// Adds a client that completed registration, if its nick is still free.
     pub(crate) fn register(&self, registration: Registration) -> Registering {
-        if let Some(link) = &self.cluster {
-            let logged = Logged::Register {
-                id: link.next_client_id(),
-                nick: registration.nick.clone(),
-                user: registration.user.clone(),
-                host: registration.host.clone(),
-                realname: registration.realname.clone(),
-            };
-            return Registering::Pending(link.publish_registration(&logged, registration));
-        }
-        let mut state = self.lock();
-        state.next_id += 1;
-        let id = state.next_id;
-        Registering::Done(self.admit(&mut state, id, registration))
+        let (id, registration) = match &self.cluster {
+            Some(link) => {
+                let id = link.next_client_id();
+                let logged = Logged::Register {
+                    id,
+                    nick: registration.nick.clone(),
+                    user: registration.user.clone(),
+                    host: registration.host.clone(),
+                    realname: registration.realname.clone(),
+                };
+                match link.publish_registration(id, &logged, Box::new(registration)) {
+                    Ok(claim) => return Registering::Pending(claim),
+                    // Split: admitted here alone.
+                    Err(registration) => (id, *registration),
+                }
+            }
+            None => {
+                let mut state = self.lock();
+                state.next_id += 1;
+                (state.next_id, registration)
+            }
+        };
+        Registering::Done(self.admit(&mut self.lock(), id, registration))
     }
 
     /// Adds client `id` if its nick is free, and sends it the welcome burst.
@@ -323,9 +332,14 @@ impl Hub {
     /// published and applied once the log gives it back. The release completes
     /// once its lines are queued.
     pub(crate) fn apply(&self, id: ClientId, event: Event) -> Release {
-        if let Some(link) = &self.cluster {
-            return link.publish_event(&Logged::Event { id, event });
-        }
+        let event = match &self.cluster {
+            Some(link) => match link.publish_event(id, event) {
+                Ok(release) => return release,
+                // Split: applied here alone.
+                Err(event) => event,
+            },
+            None => event,
+        };
         let mut state = self.begin();
         self.apply_to(&mut state, id, event);
         self.end(&mut state, id)

@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::channel::Channel;
-use super::clients::Client;
+use super::clients::{Client, Clients};
 use super::cluster::LogState;
+use super::state::State;
 use super::{ClientId, Hub};
 use crate::chat::cluster::LogId;
 use crate::chat::irc::IrcKey;
@@ -13,7 +14,7 @@ use crate::chat::irc::IrcKey;
 /// The shared part of the state: clients (without their queues), channels,
 /// and how far the log was applied. WHOWAS stays with each node.
 #[derive(Serialize, Deserialize)]
-struct Snapshot {
+pub(super) struct Snapshot {
     log: LogState,
     clients: Vec<(ClientId, Client)>,
     channels: Vec<(IrcKey, Channel)>,
@@ -43,17 +44,35 @@ impl Hub {
     /// Replaces the state with a snapshot, before any client is served;
     /// gives the log entry to read on from.
     pub(crate) fn restore(&self, json: &str) -> Result<LogId, serde_json::Error> {
-        let snapshot: Snapshot = serde_json::from_str(json)?;
-        let mut state = self.lock();
-        state.nicks = snapshot
-            .clients
-            .iter()
-            .map(|(id, client)| (IrcKey::new(client.nick.as_str()), *id))
-            .collect();
-        state.clients.map = snapshot.clients.into_iter().collect();
-        state.channels = snapshot.channels.into_iter().collect();
-        state.peak_clients = state.clients.map.len();
-        state.log = snapshot.log;
-        Ok(state.log.applied)
+        Ok(Snapshot::parse(json)?.install(&mut self.lock()))
+    }
+}
+
+impl Snapshot {
+    pub(super) fn parse(json: &str) -> Result<Snapshot, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    /// Makes `state` the snapshot's (WHOWAS stays); gives the log entry it
+    /// follows.
+    pub(super) fn install(self, state: &mut State) -> LogId {
+        let whowas = std::mem::take(&mut state.whowas);
+        *state = State {
+            whowas,
+            nicks: self
+                .clients
+                .iter()
+                .map(|(id, client)| (IrcKey::new(client.nick.as_str()), *id))
+                .collect(),
+            peak_clients: self.clients.len(),
+            clients: Clients {
+                map: self.clients.into_iter().collect(),
+                ..Clients::default()
+            },
+            channels: self.channels.into_iter().collect(),
+            log: self.log,
+            ..State::default()
+        };
+        state.log.applied
     }
 }

@@ -340,7 +340,7 @@ impl State {
 
     /// Takes `id` out of a channel (after its PART or KICK went out); an empty
     /// channel vanishes.
-    fn leave(&mut self, id: ClientId, key: &IrcKey) {
+    pub(super) fn leave(&mut self, id: ClientId, key: &IrcKey) {
         if let Some(channel) = self.channels.get_mut(key) {
             channel.members.remove(&id);
             if channel.members.is_empty() {

@@ -6,6 +6,7 @@
 //! Replies built from a list of names (ISON, USERHOST) stop at what fits in one
 //! line: clients expect exactly one such reply per command.
 
+use std::collections::HashSet;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -18,6 +19,7 @@ use super::clients::Client;
 use super::query::Asker;
 use super::{ClientId, Hub, State};
 use crate::chat::caps::Caps;
+use crate::chat::cluster::node_of;
 use crate::chat::clock::utc_date;
 use crate::chat::irc::numerics::*;
 use crate::chat::irc::{IrcKey, MAX_LINE, Message};
@@ -47,11 +49,15 @@ impl Hub {
         // is rare next to the changes, and a pass over the clients is cheap.
         let opers = state.clients.map.values().filter(|c| c.oper).count();
         let invisible = state.clients.map.values().filter(|c| c.invisible).count();
+        let local = state.clients.map.values().filter(|c| c.out.is_some()).count();
+        // In a cluster, the nodes with users, this one included.
+        let mut nodes: HashSet<u32> = state.clients.map.keys().map(|&id| node_of(id)).collect();
+        nodes.insert(self.node());
+        let servers = nodes.len();
         let peak = state.peak_clients;
-        // One node is the whole network: local and global counts are the same.
         vec![
             asker.numeric(RPL_LUSERCLIENT).with_param(format!(
-                "There are {} users and {invisible} invisible on 1 servers",
+                "There are {} users and {invisible} invisible on {servers} servers",
                 users - invisible
             )),
             asker
@@ -68,11 +74,14 @@ impl Hub {
                 .with_param("channels formed"),
             asker
                 .numeric(RPL_LUSERME)
-                .with_param(format!("I have {users} clients and 0 servers")),
+                .with_param(format!(
+                    "I have {local} clients and {} servers",
+                    servers - 1
+                )),
             asker
                 .numeric(RPL_LOCALUSERS)
-                .with_params([users.to_string(), peak.to_string()])
-                .with_param(format!("Current local users {users}, max {peak}")),
+                .with_params([local.to_string(), peak.to_string()])
+                .with_param(format!("Current local users {local}, max {peak}")),
             asker
                 .numeric(RPL_GLOBALUSERS)
                 .with_params([users.to_string(), peak.to_string()])

@@ -286,17 +286,10 @@ record() {
     "$PYTHON" - "$@" "$srv_exit" "$srv_killed" <<'PY' >>"$results"
 import json, sys
 sys.path.insert(0, "benches")
-from lib import run_record
+from lib import chat_run_line, run_record
 rec = run_record(*sys.argv[1:9])
 print(json.dumps(rec))
-r = rec["result"] if isinstance(rec["result"], dict) else {}
-s = r.get("server") if isinstance(r.get("server"), dict) else {}
-g = lambda d, k, f: format(d[k], f) if isinstance(d.get(k), (int, float)) else "-"
-print(f"    exit {sys.argv[4]}: joined {g(r, 'joined', 'd')}/{g(r, 'clients', 'd')} in {g(r, 'setup_s', '.1f')} s, "
-      f"{g(r, 'deliveries_per_s', ',.0f')} deliveries/s, p99 {g(r.get('latency_us') or {}, 'p99', ',.0f')} us, "
-      f"server {g(s, 'cpu_us_per_delivery', '.3f')} us/delivery, rss/client {g(s, 'rss_per_client_bytes', ',.0f')} B, "
-      f"losses {r.get('losses', '-')}, errors {r.get('errors') or {}}"
-      + ("  SERVER DIED" if sys.argv[5] == "true" else ""), file=sys.stderr)
+print(chat_run_line(rec), file=sys.stderr)
 PY
 }
 

@@ -1,4 +1,4 @@
-"""The Python side of lib.sh: what the report() of every benches/*-vs-peers.sh
+"""The Python side of lib.sh: what the report() of every benches/*.sh
 shares. Its heredoc imports it with
 
     sys.path.insert(0, "benches")  # lib.sh has cd'd to the checkout
@@ -19,6 +19,8 @@ fmt(v, spec, suffix)  "-" for None, else format(v, spec) + suffix.
 run_record(scenario, server, round, bench_exit, died, base, srv_exit, killed)
                        the results.jsonl record of one `netkit bench` run, from
                        its BASE.bench.out (the --json report) and .bench.err.
+chat_run_line(rec)   the progress line of one `netkit bench chat` run, from
+                       its record.
 """
 
 import json
@@ -109,3 +111,20 @@ def run_record(scenario, server, rnd, bench_exit, died, base, srv_exit, killed):
     if rec["bench_exit"] != 0 or rec["result"] is None:
         rec["stderr_tail"] = err[-2000:]
     return rec
+
+
+def chat_run_line(rec):
+    r = rec["result"] if isinstance(rec["result"], dict) else {}
+    s = r.get("server") if isinstance(r.get("server"), dict) else {}
+
+    def g(d, k, f):
+        return format(d[k], f) if number(d, k) is not None else "-"
+
+    rss = ""
+    if number(s, "rss_per_client_bytes") is not None:
+        rss = f", rss/client {g(s, 'rss_per_client_bytes', ',.0f')} B"
+    return (f"    exit {rec['bench_exit']}: joined {g(r, 'joined', 'd')}/{g(r, 'clients', 'd')} in "
+            f"{g(r, 'setup_s', '.1f')} s, {g(r, 'deliveries_per_s', ',.0f')} deliveries/s, "
+            f"p99 {g(r.get('latency_us') or {}, 'p99', ',.0f')} us, server {g(s, 'cpu_us_per_delivery', '.3f')} "
+            f"us/delivery{rss}, losses {r.get('losses', '-')}, errors {r.get('errors') or {}}"
+            + ("  SERVER DIED" if rec["server_died_during_bench"] else ""))

@@ -1,5 +1,5 @@
 # shellcheck shell=bash disable=SC2034 # it sets variables for the scripts
-# What every benches/*-vs-peers.sh shares; sourced first thing:
+# What every benches/*.sh shares; sourced first thing:
 #
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #

@@ -120,9 +120,6 @@ pub struct BenchRunArgs {
     /// Worker threads (default: the CPUs this process may run on).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
-    /// Sample this server process's CPU time and memory (from /proc) over the measurement.
-    #[arg(long, value_name = "PID")]
-    pub server_pid: Option<u32>,
     /// Print one JSON object on stdout instead of the text report.
     #[arg(long)]
     pub json: bool,
@@ -167,6 +164,9 @@ pub struct BenchEchoArgs {
     /// Open the connections and hold them idle; with --server-pid, reports server memory per connection.
     #[arg(long)]
     pub idle: bool,
+    /// Sample this server process's CPU time and memory (from /proc) over the measurement.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
     #[command(flatten)]
     pub run: BenchRunArgs,
 }
@@ -183,14 +183,17 @@ messages ahead of what one receiver has seen, which measures saturation throughp
 bounded queues. --idle: the clients only register, join and stay connected for the \
 duration, answering PINGs; with --server-pid the report gives the server's memory per \
 idle client. --ws: the clients speak IRC over WebSocket (ws://ADDR/ws, one line per \
-message), as web users do. Against a loopback server the clients connect from \
-127.0.0.1-64. A server \
+message), as web users do. Several addresses (the nodes of a cluster, one channel \
+spanning them) share the clients round-robin, senders included: client i connects to \
+the address at i modulo their number, and every client is still owed every line. \
+Against a loopback server the clients connect from 127.0.0.1-64. A server \
 with flood control must have it off. Any loss, duplicate, reordering or damaged message, \
 or a client that could not join (or, idle, was dropped), exits 1."
 )]
 pub struct BenchChatArgs {
-    /// Server address, HOST:PORT.
-    pub addr: String,
+    /// Server address, HOST:PORT; several (a cluster's nodes) share the clients round-robin.
+    #[arg(value_name = "ADDR", required = true)]
+    pub addrs: Vec<String>,
     /// Clients that register and join the channel.
     #[arg(short, long, default_value_t = 100, value_name = "N")]
     pub clients: usize,
@@ -227,6 +230,10 @@ pub struct BenchChatArgs {
     /// Connect as web users do: IRC over WebSocket at ws://ADDR/ws (ADDR is then the HTTP address).
     #[arg(long)]
     pub ws: bool,
+    /// Sample this server process's CPU time and memory (from /proc) over the measurement;
+    /// repeat for several (one per node, or redis-server too): the report sums them.
+    #[arg(long = "server-pid", value_name = "PID")]
+    pub server_pids: Vec<u32>,
     #[command(flatten)]
     pub run: BenchRunArgs,
 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
-use common::irc::ChatServeProcess;
+use common::irc::{ChatServeProcess, ready_addr};
 use common::{FakeServer, Finished, Netkit, assert_latency_reported, bench_json, count};
 
 /// `netkit chat serve` on a free port, with history in memory.
@@ -41,7 +41,13 @@ impl ChatServe {
 
 /// Runs `netkit bench chat ADDR --json EXTRA` and parses its report.
 fn bench(addr: &str, extra: &[&str]) -> (Finished, Value) {
-    let mut args = vec!["bench", "chat", addr];
+    bench_over(&[addr], extra)
+}
+
+/// Runs `netkit bench chat ADDR... --json EXTRA` and parses its report.
+fn bench_over(addrs: &[&str], extra: &[&str]) -> (Finished, Value) {
+    let mut args = vec!["bench", "chat"];
+    args.extend_from_slice(addrs);
     args.extend_from_slice(extra);
     bench_json(&args)
 }
@@ -132,6 +138,106 @@ fn web_users_over_websocket_get_everything_too() {
         ],
     );
     assert_eq!(finished.code(), Some(1), "{finished:?}");
+}
+
+#[test]
+fn clients_spread_over_two_listeners_of_one_server_get_everything() {
+    // Two listeners of one server stand for two nodes of a cluster: the channel
+    // spans them, so each line is owed to every other client, whichever
+    // address it connected to.
+    let mut server = ChatServeProcess::start(&["--flood", "off", "--irc", "127.0.0.1:0"]);
+    let first = server.addr.to_string();
+    let second = ready_addr(&server.netkit.line(), "irc").to_string();
+    let pid = server.netkit.pid().to_string();
+    let (finished, report) = bench_over(
+        &[&first, &second],
+        &[
+            "--clients",
+            "20",
+            "--senders",
+            "4",
+            "--duration",
+            "1s",
+            "--server-pid",
+            &pid,
+        ],
+    );
+
+    assert_eq!(finished.code(), Some(0), "{finished:?}");
+    assert_eq!(report["target"], first.as_str());
+    assert_eq!(report["targets"], serde_json::json!([first, second]));
+    assert_eq!(count(&report, "joined"), 20);
+    assert_all_delivered(&report);
+    assert_eq!(count(&report, "deliveries"), count(&report, "sent") * 19);
+    let processes = report["server"]["processes"].as_array().expect("processes");
+    assert_eq!(processes.len(), 1, "{report}");
+    assert_eq!(count(&processes[0], "pid"), u64::from(server.netkit.pid()));
+}
+
+#[test]
+fn client_i_connects_to_the_address_at_i_modulo_their_number() {
+    // Of 6 clients over (server, refused, server), clients 1 and 4 are refused;
+    // the 4 others join one channel and the sender, client 0, reaches the 3 others.
+    let server = ChatServe::start();
+    let refused = common::refused_tcp_addr().to_string();
+    let (finished, report) = bench_over(
+        &[&server.addr, &refused, &server.addr],
+        &["--clients", "6", "--senders", "1", "--duration", "300ms"],
+    );
+
+    assert_eq!(
+        finished.code(),
+        Some(1),
+        "not every client joined: {finished:?}"
+    );
+    assert_eq!(count(&report, "joined"), 4, "{report}");
+    assert_eq!(
+        report["errors"],
+        serde_json::json!({"connect: connection refused": 2}),
+        "{report}"
+    );
+    assert!(count(&report, "sent") > 0, "{report}");
+    assert_eq!(count(&report, "deliveries"), count(&report, "sent") * 3);
+    assert_eq!(count(&report, "losses"), 0, "{report}");
+}
+
+#[test]
+fn idle_clients_over_two_servers_and_their_memory_summed() {
+    // Idle clients are owed nothing, so two separate servers do as two nodes.
+    let (a, b) = (ChatServe::start(), ChatServe::start());
+    let pids = [a.netkit.pid(), b.netkit.pid()];
+    let (pid_a, pid_b) = (pids[0].to_string(), pids[1].to_string());
+    let (finished, report) = bench_over(
+        &[&a.addr, &b.addr],
+        &[
+            "--idle",
+            "--clients",
+            "20",
+            "--duration",
+            "300ms",
+            "--server-pid",
+            &pid_a,
+            "--server-pid",
+            &pid_b,
+        ],
+    );
+
+    assert_eq!(finished.code(), Some(0), "{finished:?}");
+    assert_eq!(count(&report, "joined"), 20, "{report}");
+    let usage = &report["server"];
+    assert_eq!(
+        count(usage, "pid"),
+        u64::from(pids[0]),
+        "the first: {report}"
+    );
+    let processes = usage["processes"].as_array().expect("processes");
+    let listed: Vec<u64> = processes.iter().map(|p| count(p, "pid")).collect();
+    assert_eq!(listed, pids.map(u64::from), "{report}");
+    for field in ["rss_before_kib", "rss_after_kib"] {
+        let sum: u64 = processes.iter().map(|p| count(p, field)).sum();
+        assert_eq!(count(usage, field), sum, "{field} in {report}");
+    }
+    assert!(usage["rss_per_client_bytes"].as_f64().is_some(), "{report}");
 }
 
 #[test]

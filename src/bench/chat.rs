@@ -26,6 +26,10 @@
 //! that has joined keeps reading (answering PINGs) while the others join, so that
 //! the JOINs it is sent cannot fill its send queue.
 //!
+//! Given several server addresses (the nodes of a cluster, where one channel spans
+//! them all), client i connects to address i modulo their number, senders
+//! included; every client is still owed every line, whichever node it is on.
+//!
 //! Clients are spread over worker threads, each with its own single-threaded
 //! runtime, as in the echo generator; tallies are per worker and merged at the end.
 
@@ -54,7 +58,7 @@ use super::usage::{ProcessSample, SelfSample};
 use crate::chat::irc::{Frame, Message, is_valid_channel};
 use crate::net::describe_io_error;
 use payload::Seen;
-pub use report::{ChatReport, ServerUsage};
+pub use report::{ChatReport, ProcessUsage, ServerUsage};
 use setup::Conn;
 pub use setup::Transport;
 
@@ -84,7 +88,8 @@ pub const SETUP_PARALLEL: usize = 8;
 
 #[derive(Debug, Clone)]
 pub struct ChatBench {
-    pub target: SocketAddr,
+    /// Server addresses; client i connects to the one at i modulo their number.
+    pub targets: Vec<SocketAddr>,
     /// IRC over TCP, or over WebSocket (`ws://TARGET/ws`).
     pub transport: Transport,
     /// Clients that register and join.
@@ -104,8 +109,9 @@ pub struct ChatBench {
     pub grace: Duration,
     /// Worker threads, each with its own runtime.
     pub threads: usize,
-    /// A server process whose CPU time and memory to sample before and after.
-    pub server_pid: Option<u32>,
+    /// Server processes (one per node, say) whose CPU time and memory to sample
+    /// before and after; the report sums them.
+    pub server_pids: Vec<u32>,
     /// Hold the clients idle instead of sending; `senders` must be 0.
     pub idle: bool,
     /// Idle: clients per channel, None for all in one. Client i joins `channel`
@@ -207,6 +213,9 @@ impl Drop for SenderDone {
 impl ChatBench {
     fn validate(&self) -> Result<(), BenchError> {
         let bad = |s: String| Err(BenchError::Settings(s));
+        if self.targets.is_empty() {
+            return bad("at least one server address is needed".into());
+        }
         if self.idle {
             if self.clients == 0 {
                 return bad("--clients must be at least 1".into());
@@ -272,6 +281,11 @@ impl ChatBench {
         }
     }
 
+    /// The server address client `index` connects to.
+    fn target_of(&self, index: usize) -> SocketAddr {
+        self.targets[index % self.targets.len()]
+    }
+
     /// The client that watches sender `s` for the window: the last one, or the one
     /// before it when the last is that sender.
     fn probe_of(&self, sender: usize) -> usize {
@@ -293,7 +307,7 @@ impl ChatBench {
         self.validate()?;
         // Before any client connects: idle mode's baseline. A wrong --server-pid
         // fails here, not after the whole run.
-        let server_start = self.sample_server()?;
+        let server_start = self.sample_servers()?;
         let threads = self.threads.min(self.clients);
         let shared = Arc::new(Shared {
             senders: (0..self.senders).map(|_| SenderState::default()).collect(),
@@ -341,12 +355,12 @@ impl ChatBench {
         let server_before = if self.idle {
             Ok(server_start)
         } else {
-            self.sample_server()
+            self.sample_servers()
         };
         barriers[1].wait();
         let finished = Instant::now();
         let self_cpu = SelfSample::now().cpu_since(&self_before);
-        let server_after = self.sample_server();
+        let server_after = self.sample_servers();
         barriers[2].wait();
 
         let mut total = Tally::new();
@@ -360,19 +374,18 @@ impl ChatBench {
             .sending_ended
             .map_or(finished, |ended| ended.max(started))
             .duration_since(started);
-        let server = match (server_before?, server_after?) {
-            (Some(before), Some(after)) => Some((before, after)),
-            _ => None,
-        };
+        let server = (server_before?, server_after?);
         Ok(self.report(total, shared.total_sent(), setup, sending, self_cpu, server))
     }
 
-    fn sample_server(&self) -> Result<Option<ProcessSample>, BenchError> {
-        self.server_pid
-            .map(|pid| {
+    /// Every server process's sample, in the order of `server_pids`.
+    fn sample_servers(&self) -> Result<Vec<ProcessSample>, BenchError> {
+        self.server_pids
+            .iter()
+            .map(|&pid| {
                 ProcessSample::read(pid).map_err(|cause| BenchError::ServerPid { pid, cause })
             })
-            .transpose()
+            .collect()
     }
 }
 
@@ -466,7 +479,7 @@ impl WorkerPlan {
                     let mut attempt = 1;
                     loop {
                         let work = setup::connect_and_join(
-                            bench.target,
+                            bench.target_of(index),
                             bench.transport,
                             &channel,
                             self.run_tag,
@@ -967,7 +980,7 @@ impl ChatBench {
         setup: Duration,
         sending: Duration,
         self_cpu: Duration,
-        server: Option<(ProcessSample, ProcessSample)>,
+        (before, after): (Vec<ProcessSample>, Vec<ProcessSample>),
     ) -> ChatReport {
         let joined = total.joined as u64;
         let secs = sending.as_secs_f64().max(1e-9);
@@ -980,8 +993,35 @@ impl ChatBench {
             }
         };
         let expected = sent * (total.joined.saturating_sub(1) as u64);
+        let processes: Vec<ProcessUsage> = self
+            .server_pids
+            .iter()
+            .zip(before.iter().zip(&after))
+            .map(|(&pid, (before, after))| ProcessUsage {
+                pid,
+                cpu_us_per_delivery: per_delivery(after.cpu.saturating_sub(before.cpu)),
+                rss_before_kib: before.rss_kib,
+                rss_after_kib: after.rss_kib,
+            })
+            .collect();
+        // The figures of the whole: every process summed.
+        let (before, after): (ProcessSample, ProcessSample) =
+            (before.iter().sum(), after.iter().sum());
+        let server = (!processes.is_empty()).then(|| ServerUsage {
+            pid: processes[0].pid,
+            cpu_us_per_delivery: per_delivery(after.cpu.saturating_sub(before.cpu)),
+            rss_before_kib: before.rss_kib,
+            rss_after_kib: after.rss_kib,
+            rss_per_client_bytes: if self.idle {
+                after.rss_growth_per(&before, joined)
+            } else {
+                None
+            },
+            processes,
+        });
         ChatReport {
-            target: self.target.to_string(),
+            target: self.target_of(0).to_string(),
+            targets: self.targets.iter().map(ToString::to_string).collect(),
             channel: self.channel.clone(),
             idle: self.idle,
             clients: self.clients,
@@ -1004,17 +1044,7 @@ impl ChatBench {
             latency_us: Latency::of(&total.histogram),
             errors: total.errors,
             client_cpu_us_per_delivery: per_delivery(self_cpu),
-            server: server.map(|(before, after)| ServerUsage {
-                pid: self.server_pid.unwrap_or_default(),
-                cpu_us_per_delivery: per_delivery(after.cpu.saturating_sub(before.cpu)),
-                rss_before_kib: before.rss_kib,
-                rss_after_kib: after.rss_kib,
-                rss_per_client_bytes: if self.idle {
-                    after.rss_growth_per(&before, joined)
-                } else {
-                    None
-                },
-            }),
+            server,
         }
     }
 }

@@ -58,6 +58,23 @@ impl ProcessSample {
     }
 }
 
+/// Several processes taken as one server (the nodes of a cluster): CPU time and
+/// resident memory add up.
+impl<'a> std::iter::Sum<&'a ProcessSample> for ProcessSample {
+    fn sum<I: Iterator<Item = &'a ProcessSample>>(samples: I) -> Self {
+        samples.fold(
+            ProcessSample {
+                cpu: Duration::ZERO,
+                rss_kib: 0,
+            },
+            |total, sample| ProcessSample {
+                cpu: total.cpu + sample.cpu,
+                rss_kib: total.rss_kib + sample.rss_kib,
+            },
+        )
+    }
+}
+
 impl ProcessSample {
     /// Idle figures: bytes of resident memory grown since `before` per item held
     /// (a connection, a client), to 2 decimals; None without items.
@@ -109,6 +126,19 @@ mod tests {
         assert_eq!(at(1300).rss_growth_per(&at(1000), 100), Some(3072.0));
         assert_eq!(at(900).rss_growth_per(&at(1000), 100), Some(0.0));
         assert_eq!(at(1300).rss_growth_per(&at(1000), 0), None);
+    }
+
+    #[test]
+    fn samples_of_several_processes_add_up() {
+        let at = |ms, rss_kib| ProcessSample {
+            cpu: Duration::from_millis(ms),
+            rss_kib,
+        };
+        let total: ProcessSample = [at(250, 1000), at(750, 3000)].iter().sum();
+        assert_eq!(total.cpu, Duration::from_secs(1));
+        assert_eq!(total.rss_kib, 4000);
+        let none: ProcessSample = [].iter().sum();
+        assert_eq!((none.cpu, none.rss_kib), (Duration::ZERO, 0));
     }
 
     #[test]

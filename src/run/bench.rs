@@ -36,7 +36,7 @@ pub async fn echo(args: BenchEchoArgs) -> Result<ExitCode> {
         duration: args.duration,
         rate: args.rate,
         threads: args.run.threads.unwrap_or_else(default_threads),
-        server_pid: args.run.server_pid,
+        server_pid: args.server_pid,
     };
     let report = drive("operations", move |stop, progress| {
         bench.run(stop, Some(progress))
@@ -59,9 +59,12 @@ pub async fn echo(args: BenchEchoArgs) -> Result<ExitCode> {
 
 pub async fn chat(args: BenchChatArgs) -> Result<ExitCode> {
     net::raise_fd_limit();
-    let target = resolve(&args.addr).await?;
+    let mut targets = Vec::with_capacity(args.addrs.len());
+    for addr in &args.addrs {
+        targets.push(resolve(addr).await?);
+    }
     let bench = ChatBench {
-        target,
+        targets,
         transport: if args.ws {
             Transport::WebSocket
         } else {
@@ -76,7 +79,7 @@ pub async fn chat(args: BenchChatArgs) -> Result<ExitCode> {
         window: args.window,
         grace: args.grace,
         threads: args.run.threads.unwrap_or_else(default_threads),
-        server_pid: args.run.server_pid,
+        server_pids: args.server_pids,
         idle: args.idle,
         setup_parallel: args.setup_parallel,
         members: args.members,
@@ -108,7 +111,10 @@ pub async fn chat(args: BenchChatArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     if report.deliveries == 0 {
-        eprintln!("netkit: no message was delivered by {}", report.target);
+        eprintln!(
+            "netkit: no message was delivered by {}",
+            report.targets.join(", ")
+        );
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

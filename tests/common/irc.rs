@@ -273,13 +273,15 @@ impl ChatServeProcess {
         args.extend_from_slice(http);
         args.extend_from_slice(extra);
         let mut netkit = super::Netkit::spawn(&args);
-        let ready = |line: String, kind: &str| -> SocketAddr {
-            line.strip_prefix(&format!("listening {kind} "))
-                .and_then(|addr| addr.trim().parse().ok())
-                .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
-        };
-        let addr = ready(netkit.line(), "irc");
-        let http = (http[1] != "off").then(|| ready(netkit.line(), "http"));
+        let addr = ready_addr(&netkit.line(), "irc");
+        let http = (http[1] != "off").then(|| ready_addr(&netkit.line(), "http"));
         ChatServeProcess { netkit, addr, http }
     }
+}
+
+/// The address in a server's ready line, `listening KIND ADDR`.
+pub fn ready_addr(line: &str, kind: &str) -> SocketAddr {
+    line.strip_prefix(&format!("listening {kind} "))
+        .and_then(|addr| addr.trim().parse().ok())
+        .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
 }

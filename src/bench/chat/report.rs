@@ -8,7 +8,10 @@ use crate::bench::shared::{ErrorCounts, describe_errors};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ChatReport {
+    /// The first server address (the only one, usually).
     pub target: String,
+    /// Every server address, in the order clients were assigned to them.
+    pub targets: Vec<String>,
     pub channel: String,
     /// Idle mode: the clients were only held, nothing was sent.
     pub idle: bool,
@@ -45,8 +48,11 @@ pub struct ChatReport {
     pub server: Option<ServerUsage>,
 }
 
+/// The server's CPU time and memory, summed over its processes (the nodes of a
+/// cluster, and any process they rely on).
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerUsage {
+    /// The first process.
     pub pid: u32,
     pub cpu_us_per_delivery: f64,
     pub rss_before_kib: u64,
@@ -54,6 +60,26 @@ pub struct ServerUsage {
     /// Idle mode: the server's RSS growth, from before the first connect to the
     /// end of the hold, per client that joined.
     pub rss_per_client_bytes: Option<f64>,
+    /// Each process on its own, in the order given.
+    pub processes: Vec<ProcessUsage>,
+}
+
+/// One server process's share of [`ServerUsage`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessUsage {
+    pub pid: u32,
+    pub cpu_us_per_delivery: f64,
+    pub rss_before_kib: u64,
+    pub rss_after_kib: u64,
+}
+
+impl ServerUsage {
+    /// `pid 12` or `pids 12, 34`.
+    fn pids_text(&self) -> String {
+        let pids: Vec<String> = self.processes.iter().map(|p| p.pid.to_string()).collect();
+        let noun = if pids.len() == 1 { "pid" } else { "pids" };
+        format!("{noun} {}", pids.join(", "))
+    }
 }
 
 impl ChatReport {
@@ -89,7 +115,12 @@ impl ChatReport {
         let _ = writeln!(
             out,
             "chat bench against {}: {} clients in {}, {} sending {}-byte messages, {pace}, {:.2}s",
-            self.target, self.clients, self.channel, self.senders, self.size, self.duration_s
+            self.targets.join(", "),
+            self.clients,
+            self.channel,
+            self.senders,
+            self.size,
+            self.duration_s
         );
         let _ = writeln!(
             out,
@@ -126,8 +157,11 @@ impl ChatReport {
         if let Some(server) = &self.server {
             let _ = writeln!(
                 out,
-                "  server cpu   {}us per delivery (pid {}), rss {} KiB -> {} KiB",
-                server.cpu_us_per_delivery, server.pid, server.rss_before_kib, server.rss_after_kib
+                "  server cpu   {}us per delivery ({}), rss {} KiB -> {} KiB",
+                server.cpu_us_per_delivery,
+                server.pids_text(),
+                server.rss_before_kib,
+                server.rss_after_kib
             );
         }
         out
@@ -139,7 +173,10 @@ impl ChatReport {
         let _ = writeln!(
             out,
             "chat bench against {}: {} idle clients in {}, held {:.2}s",
-            self.target, self.clients, self.channel, self.duration_s
+            self.targets.join(", "),
+            self.clients,
+            self.channel,
+            self.duration_s
         );
         let _ = writeln!(
             out,
@@ -153,8 +190,10 @@ impl ChatReport {
                 .map_or("-".to_string(), |b| format!("{b:.0} B"));
             let _ = writeln!(
                 out,
-                "  server rss   {} KiB -> {} KiB, {per_client} per idle client (pid {})",
-                server.rss_before_kib, server.rss_after_kib, server.pid
+                "  server rss   {} KiB -> {} KiB, {per_client} per idle client ({})",
+                server.rss_before_kib,
+                server.rss_after_kib,
+                server.pids_text()
             );
         }
         out

@@ -40,13 +40,13 @@
 //! With Redis, the stream plays the queue's part and each node applies it.
 
 mod commit;
-mod msgid;
+pub mod msgid;
 mod sqlite;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub(crate) use commit::{Item, Lookup, Pipeline, Read, Release};
-pub use msgid::msgid;
+pub use msgid::{cluster_msgid, msgid};
 pub use sqlite::{Anchor, SqliteHistory};
 
 /// One channel message as history keeps it.

@@ -40,11 +40,13 @@
 //! With Redis, the stream plays the queue's part and each node applies it.
 
 mod commit;
-mod msgid;
+pub mod msgid;
+mod redis;
 mod sqlite;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use self::redis::{RedisHistory, stream_key};
 pub(crate) use commit::{Item, Lookup, Pipeline, Read, Release};
 pub use msgid::{cluster_msgid, msgid};
 pub use sqlite::{Anchor, SqliteHistory};

@@ -8,6 +8,7 @@
 #![allow(dead_code)] // Each test crate uses a different part of this module.
 
 pub mod irc;
+pub mod redis;
 pub mod tls;
 
 use std::future::Future;

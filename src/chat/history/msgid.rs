@@ -5,6 +5,10 @@
 //! and it continues after a restart), then 16 random bits chosen once per process
 //! so that two servers or two in-memory runs started in the same millisecond
 //! still differ.
+//!
+//! In a cluster every node stores the same entries, so their ids must not
+//! depend on the node: [`cluster_msgid`] leaves the random bits zero, and
+//! [`decode`] reads the time and sequence number back out of any id.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::OnceLock;
@@ -17,10 +21,31 @@ pub fn msgid(time: SystemTime, seq: u64) -> String {
     encode(time, seq, salt())
 }
 
-/// The id of message `seq` in a cluster, where every node must compute the
-/// same id for the same message: no salt.
+/// The id of message `seq`, sent at `time`, the same on every node of a
+/// cluster.
 pub fn cluster_msgid(time: SystemTime, seq: u64) -> String {
     encode(time, seq, 0)
+}
+
+/// The time (milliseconds since the Unix epoch) and sequence number of an id;
+/// `None` for anything that is not 26 Crockford base32 digits (either case)
+/// holding 128 bits.
+pub fn decode(msgid: &str) -> Option<(u64, u64)> {
+    if msgid.len() != 26 {
+        return None;
+    }
+    let mut bits: u128 = 0;
+    for (i, byte) in msgid.bytes().enumerate() {
+        let digit = ALPHABET
+            .iter()
+            .position(|&b| b == byte.to_ascii_uppercase())?;
+        // The first digit carries only the top 3 bits.
+        if i == 0 && digit > 7 {
+            return None;
+        }
+        bits = (bits << 5) | digit as u128;
+    }
+    Some(((bits >> 80) as u64, (bits >> 16) as u64))
 }
 
 fn encode(time: SystemTime, seq: u64, salt: u16) -> String {
@@ -56,5 +81,34 @@ mod tests {
         assert_eq!(a.len(), 26);
         assert!(a.bytes().all(|b| ALPHABET.contains(&b)), "{a}");
         assert!(a < b && b < c, "{a} {b} {c}");
+    }
+
+    #[test]
+    fn cluster_ids_are_the_same_everywhere_and_decode_back() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        let seq = (41 << 8) | 3;
+        let id = cluster_msgid(t, seq);
+        assert_eq!(id, cluster_msgid(t, seq));
+        assert_eq!(decode(&id), Some((1_700_000_000_123, seq)));
+        assert_eq!(decode(&id.to_lowercase()), Some((1_700_000_000_123, seq)));
+        // The random bits of a single server's id do not change what it says.
+        assert_eq!(decode(&msgid(t, seq)), Some((1_700_000_000_123, seq)));
+        let top = UNIX_EPOCH + Duration::from_millis((1 << 48) - 1);
+        assert_eq!(
+            decode(&cluster_msgid(top, u64::MAX)),
+            Some(((1 << 48) - 1, u64::MAX))
+        );
+    }
+
+    #[test]
+    fn decode_refuses_what_is_not_an_id() {
+        let id = cluster_msgid(UNIX_EPOCH, 7);
+        assert_eq!(decode(&id), Some((0, 7)));
+        assert_eq!(decode(&id[1..]), None);
+        assert_eq!(decode(&format!("{id}0")), None);
+        assert_eq!(decode(&format!("U{}", &id[1..])), None); // U is not a digit
+        assert_eq!(decode(&format!("8{}", &id[1..])), None); // past 128 bits
+        assert_eq!(decode(""), None);
+        assert_eq!(decode("é"), None);
     }
 }

@@ -1,0 +1,405 @@
+//! History in Redis, shared by the nodes of a cluster: one stream per channel,
+//! at [`stream_key`], whose entries hold the fields `msgid`, `channel` (as
+//! spelled), `source`, `command` and `text`.
+//!
+//! Every node commits every entry, so an entry's place must not depend on the
+//! node: the entry sent at `ms` with sequence number `seq` is stream entry
+//! `ms-(seq >> 8)`, and its msgid ([`cluster_msgid`](super::cluster_msgid))
+//! decodes back to both. A commit is one Lua script for the whole batch. An
+//! XADD of an ID the stream already has (another node was first) is skipped,
+//! so a batch committed twice, by one node or by several, is stored once.
+//! `XADD MAXLEN ~` keeps about `limit` entries per stream: Redis trims whole
+//! nodes of its tree as it adds, so a stream may hold a node's worth (100 by
+//! default) more, and there is no upkeep to do.
+//!
+//! Pages mean what they mean in SQLite. A msgid anchor stands for the stream
+//! ID it decodes to, a time anchor for every ID of its millisecond, and
+//! anchors are excluded, so each page is XRANGE or XREVRANGE between the IDs
+//! next to its anchors. A msgid anchor must be an entry of that channel's
+//! stream or the page is empty.
+//!
+//! `Ok` from a commit means Redis replied; what is durable then is what Redis
+//! promises (with `appendfsync always`, the batch is on its disk).
+//!
+//! Every call is bounded by [`TIMEOUT`], and every call is one request with
+//! one reply: reads too are a script (the ranges of a page with its anchor
+//! checks, or the last entry of each TARGETS channel), not a pipeline, because
+//! the crate waits out the timeout for each reply of a pipeline in turn, so
+//! a hung Redis would stall a pipeline of k commands k times as long. For the
+//! same reason no `CLIENT SETINFO` is sent on connecting. A connection found
+//! broken (Redis restarted, a proxy closed it) is replaced once before the
+//! call fails. A connection that timed out is dropped, since its reply may
+//! still come, but the call is not tried again: Redis is there and slow, and a
+//! second wait would only double the stall of the commit thread.
+
+use std::cell::RefCell;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ::redis::streams::{StreamId, StreamRangeReply};
+use ::redis::{Client, Connection, IntoConnectionInfo, RedisError, RedisResult, Script};
+
+use super::msgid::decode;
+use super::{Anchor, Entry, History, HistoryError, Page};
+use crate::chat::irc::irc_lower;
+
+/// The longest a connection, a request or a reply may take.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Adds a batch. KEYS[i] is the stream of entry i; ARGV[1] is the MAXLEN,
+/// then come six values per entry: its ID and its five fields.
+const COMMIT: &str = r"
+local limit = ARGV[1]
+for i, key in ipairs(KEYS) do
+    local at = 2 + (i - 1) * 6
+    local added = redis.pcall('XADD', key, 'MAXLEN', '~', limit, ARGV[at],
+        'msgid', ARGV[at + 1], 'channel', ARGV[at + 2], 'source', ARGV[at + 3],
+        'command', ARGV[at + 4], 'text', ARGV[at + 5])
+    -- An ID the stream has already: committed before, here or by another node.
+    if type(added) == 'table' and added.err
+        and not string.find(added.err, 'equal or smaller', 1, true) then
+        return added
+    end
+end
+";
+
+/// Reads ranges. KEYS[i] is the stream of range i; ARGV holds four values
+/// per range: XRANGE or XREVRANGE, its two bounds in that command's order, and
+/// a count. Returns each range's entries.
+const READ: &str = r"
+local found = {}
+for i, key in ipairs(KEYS) do
+    local at = (i - 1) * 4
+    found[i] = redis.call(ARGV[at + 1], key, ARGV[at + 2], ARGV[at + 3], 'COUNT', ARGV[at + 4])
+end
+return found
+";
+
+/// The Redis stream of a channel (as spelled by anyone: the name is folded).
+pub fn stream_key(channel: &str) -> String {
+    format!("netkit:history:{}", irc_lower(channel))
+}
+
+/// Channel history in Redis streams; see the module notes.
+pub struct RedisHistory {
+    client: Client,
+    /// `host:port`, for errors (the URL may hold a password).
+    addr: String,
+    /// `None` after a failure, until the next call connects again.
+    conn: RefCell<Option<Connection>>,
+    /// Entries kept per channel, roughly.
+    limit: u64,
+    commit: Script,
+    read: Script,
+}
+
+impl RedisHistory {
+    /// Connects to the Redis at `url` (`redis://`, or `rediss://` for TLS,
+    /// with a password and a database number if need be), keeping about
+    /// `limit` messages per channel.
+    pub fn connect(url: &str, limit: u64) -> Result<RedisHistory, HistoryError> {
+        let bad = |err: RedisError| HistoryError(format!("bad Redis URL: {err}"));
+        let info = url.into_connection_info().map_err(bad)?;
+        let settings = info.redis_settings().clone().set_skip_set_lib_name();
+        let client = Client::open(info.set_redis_settings(settings)).map_err(bad)?;
+        let addr = client.get_connection_info().addr().to_string();
+        let store = RedisHistory {
+            client,
+            addr,
+            conn: RefCell::new(None),
+            limit: limit.max(1),
+            commit: Script::new(COMMIT),
+            read: Script::new(READ),
+        };
+        // Connect now, so that a wrong address or password fails at startup.
+        let conn = store.open().map_err(|err| {
+            HistoryError(format!("cannot connect to Redis at {}: {err}", store.addr))
+        })?;
+        store.conn.replace(Some(conn));
+        Ok(store)
+    }
+
+    /// A connection with timeouts and the scripts loaded: after a Redis
+    /// restart, a commit is then still one round trip.
+    fn open(&self) -> RedisResult<Connection> {
+        let mut conn = self.client.get_connection_with_timeout(TIMEOUT)?;
+        conn.set_read_timeout(Some(TIMEOUT))?;
+        conn.set_write_timeout(Some(TIMEOUT))?;
+        self.commit.load(&mut conn)?;
+        self.read.load(&mut conn)?;
+        Ok(conn)
+    }
+
+    /// Runs `call` on the connection, connecting first if there is none. A
+    /// connection found broken is replaced once.
+    fn run<T>(
+        &self,
+        doing: &str,
+        mut call: impl FnMut(&mut Connection) -> RedisResult<T>,
+    ) -> Result<T, HistoryError> {
+        let fail = |err: RedisError| HistoryError(format!("{doing} Redis at {}: {err}", self.addr));
+        let mut slot = self.conn.borrow_mut();
+        let mut retried = false;
+        loop {
+            // Put back only after a success: after a failure, the replies on
+            // a connection may be out of step with its requests.
+            let mut conn = match slot.take() {
+                Some(conn) => conn,
+                None => self.open().map_err(fail)?,
+            };
+            match call(&mut conn) {
+                Ok(value) => {
+                    *slot = Some(conn);
+                    return Ok(value);
+                }
+                Err(err) if err.is_connection_dropped() && !retried => retried = true,
+                Err(err) => return Err(fail(err)),
+            }
+        }
+    }
+
+    /// The entries of each range, each in its stream and given oldest first,
+    /// in one request.
+    fn read(&self, ranges: &[(&str, Range)]) -> Result<Vec<Vec<Entry>>, HistoryError> {
+        if ranges.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut script = self.read.prepare_invoke();
+        for (key, range) in ranges {
+            let (command, start, end) = if range.newest {
+                ("XREVRANGE", range.to, range.from)
+            } else {
+                ("XRANGE", range.from, range.to)
+            };
+            script
+                .key(*key)
+                .arg(command)
+                .arg(show(start))
+                .arg(show(end))
+                .arg(range.count);
+        }
+        let replies = self.run("reading from", |conn| {
+            script.invoke::<Vec<StreamRangeReply>>(conn)
+        })?;
+        ranges
+            .iter()
+            .zip(replies)
+            .map(|((_, range), reply)| {
+                let mut entries = reply
+                    .ids
+                    .iter()
+                    .map(entry_of)
+                    .collect::<Result<Vec<_>, _>>()?;
+                if range.newest {
+                    entries.reverse();
+                }
+                Ok(entries)
+            })
+            .collect()
+    }
+}
+
+/// A stream entry ID `ms-n` as one number, `ms` in the high half, so that IDs
+/// compare and step to their neighbours.
+type Id = u128;
+
+fn id(ms: u64, n: u64) -> Id {
+    (u128::from(ms) << 64) | u128::from(n)
+}
+
+fn show(id: Id) -> String {
+    format!("{}-{}", id >> 64, id as u64)
+}
+
+fn millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// One XRANGE (the oldest entries first) or XREVRANGE (the newest first),
+/// bounds included.
+#[derive(Clone, Copy)]
+struct Range {
+    from: Id,
+    to: Id,
+    newest: bool,
+    count: usize,
+}
+
+impl Range {
+    /// The oldest `count` entries from `from` to `to`; `None` when a bound
+    /// stepped off either end of the IDs (nothing is before `0-0`).
+    fn oldest(from: Option<Id>, to: Option<Id>, count: usize) -> Option<Range> {
+        Some(Range {
+            from: from?,
+            to: to?,
+            newest: false,
+            count,
+        })
+    }
+
+    /// The newest `count` entries from `from` to `to`.
+    fn newest(from: Option<Id>, to: Option<Id>, count: usize) -> Option<Range> {
+        Some(Range {
+            newest: true,
+            ..Range::oldest(from, to, count)?
+        })
+    }
+}
+
+/// What a page reads.
+struct Plan<'a> {
+    /// The msgid anchors with their IDs: unless each is in the stream, the
+    /// page is empty.
+    checks: Vec<(Id, &'a str)>,
+    /// The ranges whose entries, one after the other and cut at `n`, make the
+    /// page.
+    ranges: Vec<Range>,
+}
+
+/// What `page` reads; `None` for an anchor that is no msgid at all.
+fn plan<'a>(page: &'a Page, n: usize) -> Option<Plan<'a>> {
+    let mut checks = Vec::new();
+    // The first and the last ID an anchor stands for.
+    let mut at = |anchor: &'a Anchor| match anchor {
+        Anchor::Time(time) => {
+            let ms = millis(*time);
+            Some((id(ms, 0), id(ms, u64::MAX)))
+        }
+        Anchor::MsgId(msgid) => {
+            let (ms, seq) = decode(msgid)?;
+            let at = id(ms, seq >> 8);
+            checks.push((at, msgid.as_str()));
+            Some((at, at))
+        }
+    };
+    let before = |(first, _): (Id, Id)| first.checked_sub(1);
+    let after = |(_, last): (Id, Id)| last.checked_add(1);
+    let (start, end) = (Some(Id::MIN), Some(Id::MAX));
+    let ranges = match page {
+        Page::Latest(None) => vec![Range::newest(start, end, n)],
+        Page::Latest(Some(anchor)) => vec![Range::newest(after(at(anchor)?), end, n)],
+        Page::Before(anchor) => vec![Range::newest(start, before(at(anchor)?), n)],
+        Page::After(anchor) => vec![Range::oldest(after(at(anchor)?), end, n)],
+        Page::Around(anchor) => {
+            let anchor = at(anchor)?;
+            vec![
+                Range::newest(start, before(anchor), n / 2),
+                Range::oldest(Some(anchor.0), end, n),
+            ]
+        }
+        // Counted from `from`, whichever way `to` lies.
+        Page::Between(from, to) => {
+            let (from, to) = (at(from)?, at(to)?);
+            if from.0 <= to.0 {
+                vec![Range::oldest(after(from), before(to), n)]
+            } else {
+                vec![Range::newest(after(to), before(from), n)]
+            }
+        }
+    };
+    Some(Plan {
+        checks,
+        ranges: ranges.into_iter().flatten().collect(),
+    })
+}
+
+/// A stream entry as history.
+fn entry_of(item: &StreamId) -> Result<Entry, HistoryError> {
+    let field = |name: &str| {
+        item.get::<String>(name)
+            .ok_or_else(|| HistoryError(format!("history entry {} has no {name}", item.id)))
+    };
+    let msgid = field("msgid")?;
+    let (ms, seq) = decode(&msgid)
+        .ok_or_else(|| HistoryError(format!("history entry {} has a bad msgid", item.id)))?;
+    Ok(Entry {
+        seq,
+        msgid,
+        time: UNIX_EPOCH + Duration::from_millis(ms),
+        channel: field("channel")?,
+        source: field("source")?,
+        command: if field("command")? == "NOTICE" {
+            "NOTICE"
+        } else {
+            "PRIVMSG"
+        },
+        text: field("text")?,
+    })
+}
+
+impl History for RedisHistory {
+    fn commit(&mut self, batch: &[Entry]) -> Result<(), HistoryError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut script = self.commit.prepare_invoke();
+        script.arg(self.limit);
+        for entry in batch {
+            script
+                .key(stream_key(&entry.channel))
+                .arg(show(id(millis(entry.time), entry.seq >> 8)))
+                .arg(&entry.msgid)
+                .arg(&entry.channel)
+                .arg(&entry.source)
+                .arg(entry.command)
+                .arg(&entry.text);
+        }
+        self.run("writing to", |conn| script.invoke::<()>(conn))
+    }
+
+    fn page(&self, channel: &str, page: &Page, n: usize) -> Result<Vec<Entry>, HistoryError> {
+        let Some(Plan { checks, ranges }) = plan(page, n) else {
+            return Ok(Vec::new());
+        };
+        let key = stream_key(channel);
+        // Each msgid anchor first, as a range of its one ID.
+        let reads: Vec<(&str, Range)> = checks
+            .iter()
+            .map(|&(at, _)| Range {
+                from: at,
+                to: at,
+                newest: false,
+                count: 1,
+            })
+            .chain(ranges)
+            .map(|range| (key.as_str(), range))
+            .collect();
+        let mut found = self.read(&reads)?.into_iter();
+        let known = checks
+            .iter()
+            .zip(found.by_ref())
+            .all(|(&(_, msgid), at)| at.first().is_some_and(|entry| entry.msgid == msgid));
+        if !known {
+            return Ok(Vec::new());
+        }
+        let mut entries: Vec<Entry> = found.flatten().collect();
+        entries.truncate(n);
+        Ok(entries)
+    }
+
+    fn targets(
+        &self,
+        channels: &[String],
+        between: (SystemTime, SystemTime),
+        n: usize,
+    ) -> Result<Vec<(String, SystemTime)>, HistoryError> {
+        let (low, high) = (between.0.min(between.1), between.0.max(between.1));
+        // Both times excluded, with every ID of their milliseconds.
+        let from = id(millis(low), u64::MAX).checked_add(1);
+        let to = id(millis(high), 0).checked_sub(1);
+        let Some(last) = Range::newest(from, to, 1) else {
+            return Ok(Vec::new());
+        };
+        let keys: Vec<String> = channels.iter().map(|channel| stream_key(channel)).collect();
+        let reads: Vec<(&str, Range)> = keys.iter().map(|key| (key.as_str(), last)).collect();
+        let mut found: Vec<(String, SystemTime)> = self
+            .read(&reads)?
+            .into_iter()
+            .filter_map(|entries| entries.into_iter().next())
+            .map(|entry| (entry.channel, entry.time))
+            .collect();
+        found.sort_by_key(|(_, time)| *time);
+        let skip = found.len().saturating_sub(n);
+        Ok(found.split_off(skip))
+    }
+}

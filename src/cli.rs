@@ -424,9 +424,19 @@ pub struct ChatServeArgs {
     /// TLS private key for --ircs and --https: a PEM file (PKCS#8, PKCS#1 or SEC1).
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// The server's name: the source of its replies.
-    #[arg(long, default_value = "netkit.local", value_parser = parse_server_name, value_name = "NAME")]
-    pub server_name: String,
+    /// The server's name: the source of its replies. Default: the --node name, or netkit.local.
+    #[arg(long, value_parser = parse_server_name, value_name = "NAME")]
+    pub server_name: Option<String>,
+    /// Join a cluster of nodes that share nicks, channels and history through
+    /// this Redis: redis://[:PASSWORD@]HOST:PORT[/DB], or rediss:// for TLS.
+    /// History then lives in Redis, not in --db. Redis must not be reachable
+    /// by untrusted parties.
+    #[arg(long, value_name = "URL", conflicts_with = "db")]
+    pub redis: Option<String>,
+    /// With --redis: this node's name in the cluster (shown in logs and as
+    /// the default server name). Default: the server name.
+    #[arg(long, value_parser = parse_server_name, value_name = "NAME", requires = "redis")]
+    pub node: Option<String>,
     /// Clients must send this password (PASS) to register.
     #[arg(long, value_name = "PASS")]
     pub password: Option<String>,

@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use netkit::chat::history::SqliteHistory;
+use netkit::chat::cluster::Cluster;
+use netkit::chat::history::{RedisHistory, SqliteHistory};
 use netkit::chat::{ChatConfig, ChatServer, Listener, WebConfig};
 use netkit::net::{self, TlsAcceptor};
 
@@ -15,17 +16,20 @@ use crate::cli::{ChatJoinArgs, ChatServeArgs};
 const DEFAULT_IRC_ADDR: &str = "127.0.0.1:6667";
 /// Where the page is, unless `--http` says otherwise.
 const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+/// The server name, unless --server-name or --node says otherwise.
+const DEFAULT_SERVER_NAME: &str = "netkit.local";
 
 pub async fn serve(args: ChatServeArgs) -> Result<ExitCode> {
     net::raise_fd_limit();
     let tls = tls_acceptor(&args)?;
     // Before binding: a database that cannot be opened means no ready line.
     // Opening may block on the disk, so not on the runtime.
-    let (db, limit) = (args.db.clone(), args.history_limit);
-    let history = tokio::task::spawn_blocking(move || SqliteHistory::open(&db, limit))
-        .await
-        .context("opening the history database")?
-        .map_err(|err| UsageError(err.0))?;
+    let server_name = args
+        .server_name
+        .clone()
+        .or_else(|| args.node.clone())
+        .unwrap_or_else(|| DEFAULT_SERVER_NAME.to_string());
+    let store = open_store(&args, &server_name).await?;
     let mut addrs = args.irc;
     if addrs.is_empty() && args.ircs.is_empty() {
         addrs.push(DEFAULT_IRC_ADDR.parse().expect("valid default address"));
@@ -69,27 +73,60 @@ pub async fn serve(args: ChatServeArgs) -> Result<ExitCode> {
     for (kind, addr) in ready {
         net::announce(kind, addr);
     }
-    let server = ChatServer::with_history(
-        ChatConfig {
-            server_name: args.server_name,
-            password: args.password,
-            opers: args.oper,
-            motd: args.motd.map(|motd| motd.0),
-            max_clients: args.max_clients as usize,
-            sendq: args.sendq,
-            flood: args.flood.0,
-            ping_interval: args.ping_interval,
-            ..ChatConfig::default()
-        },
-        Box::new(history),
-    )
-    .context("cannot start the history thread")?
+    let config = ChatConfig {
+        server_name,
+        password: args.password,
+        opers: args.oper,
+        motd: args.motd.map(|motd| motd.0),
+        max_clients: args.max_clients as usize,
+        sendq: args.sendq,
+        flood: args.flood.0,
+        ping_interval: args.ping_interval,
+        ..ChatConfig::default()
+    };
+    let server = match store {
+        Store::Sqlite(history) => ChatServer::with_history(config, Box::new(history)),
+        Store::Cluster(cluster, history) => {
+            ChatServer::with_cluster(config, cluster, Box::new(history))
+        }
+    }
+    .context("cannot start the chat server")?
     .with_web(WebConfig {
         allowed_origins: args.allow_origin,
     });
     let summary = server.serve(listeners, shutdown).await;
     eprintln!("netkit: {summary}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where history is kept: SQLite, or Redis for a cluster node.
+enum Store {
+    Sqlite(SqliteHistory),
+    Cluster(Cluster, RedisHistory),
+}
+
+/// Opens the history store, and joins the cluster with `--redis`, before
+/// anything is bound: a store that cannot be opened means no ready line.
+async fn open_store(args: &ChatServeArgs, server_name: &str) -> Result<Store> {
+    let limit = args.history_limit;
+    let Some(url) = args.redis.clone() else {
+        let db = args.db.clone();
+        // Opening may block on the disk, so not on the runtime.
+        let history = tokio::task::spawn_blocking(move || SqliteHistory::open(&db, limit))
+            .await
+            .context("opening the history database")?
+            .map_err(|err| UsageError(err.0))?;
+        return Ok(Store::Sqlite(history));
+    };
+    let node = args.node.as_deref().unwrap_or(server_name);
+    let cluster = Cluster::join(&url, node)
+        .await
+        .map_err(|err| UsageError(err.to_string()))?;
+    let history = tokio::task::spawn_blocking(move || RedisHistory::connect(&url, limit))
+        .await
+        .context("connecting the history store")?
+        .map_err(|err| UsageError(err.0))?;
+    Ok(Store::Cluster(cluster, history))
 }
 
 /// The certificate and key for `--ircs` and `--https`, loaded before anything

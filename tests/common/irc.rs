@@ -248,8 +248,9 @@ pub async fn read_message(reader: &mut BufReader<OwnedReadHalf>, nick: &str) -> 
     }
 }
 
-/// `netkit chat serve --irc 127.0.0.1:0 --db :memory: [EXTRA]` as a child process,
-/// once its ready lines are read: IRC only, or IRC and HTTP.
+/// `netkit chat serve --irc 127.0.0.1:0 --db :memory: [EXTRA]` (or a cluster
+/// node) as a child process, once its ready lines are read: IRC only, or IRC
+/// and HTTP.
 pub struct ChatServeProcess {
     pub netkit: super::Netkit,
     pub addr: SocketAddr,
@@ -260,16 +261,24 @@ pub struct ChatServeProcess {
 impl ChatServeProcess {
     /// IRC only (`--http off`).
     pub fn start(extra: &[&str]) -> ChatServeProcess {
-        ChatServeProcess::spawn(&["--http", "off"], extra)
+        ChatServeProcess::spawn(&["--db", ":memory:"], &["--http", "off"], extra)
     }
 
     /// IRC and the web front door, both on free ports.
     pub fn with_web(extra: &[&str]) -> ChatServeProcess {
-        ChatServeProcess::spawn(&["--http", "127.0.0.1:0"], extra)
+        ChatServeProcess::spawn(&["--db", ":memory:"], &["--http", "127.0.0.1:0"], extra)
     }
 
-    fn spawn(http: &[&str], extra: &[&str]) -> ChatServeProcess {
-        let mut args = vec!["chat", "serve", "--irc", "127.0.0.1:0", "--db", ":memory:"];
+    /// A node of the cluster on the Redis at `redis`, named `name`, with IRC
+    /// and the web front door; flood control off.
+    pub fn node(redis: &str, name: &str) -> ChatServeProcess {
+        let store = ["--redis", redis, "--node", name];
+        ChatServeProcess::spawn(&store, &["--http", "127.0.0.1:0"], &["--flood", "off"])
+    }
+
+    fn spawn(store: &[&str], http: &[&str], extra: &[&str]) -> ChatServeProcess {
+        let mut args = vec!["chat", "serve", "--irc", "127.0.0.1:0"];
+        args.extend_from_slice(store);
         args.extend_from_slice(http);
         args.extend_from_slice(extra);
         let mut netkit = super::Netkit::spawn(&args);

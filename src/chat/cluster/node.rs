@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 
 use super::link::{Link, Outgoing, new_node_number};
 use super::stats::ClusterMetrics;
-use super::wire::{LOG, LogId, Logged, SNAPSHOT, heartbeat_key};
+use super::wire::{LOG, LogId, Logged, NODES, SNAPSHOT, heartbeat_key};
 use crate::chat::server::Context;
 
 /// How long a heartbeat lives: a node silent for this long is gone.
@@ -94,12 +94,23 @@ impl Cluster {
             .query_async(&mut conn)
             .await
             .map_err(|err| ClusterError(format!("Redis at {}: {err}", shared.redis)))?;
+        // Alive from the start: a node that dies before its first tick is
+        // given up like any other.
+        let node = new_node_number();
+        redis::cmd("SET")
+            .arg(heartbeat_key(node))
+            .arg(name)
+            .arg("PX")
+            .arg(HEARTBEAT_TTL.as_millis() as u64)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|err| ClusterError(format!("Redis at {}: {err}", shared.redis)))?;
         let (sender, outgoing) = mpsc::unbounded_channel();
         Ok(Cluster {
             shared: Arc::new(shared),
             snapshot,
             outgoing,
-            link: Some(Link::new(new_node_number(), sender)),
+            link: Some(Link::new(node, sender)),
         })
     }
 
@@ -239,16 +250,21 @@ async fn upkeep(shared: Arc<Shared>, ctx: Arc<Context>) {
     let mut interval = tokio::time::interval(TICK);
     loop {
         interval.tick().await;
-        let Some(c) = &mut conn else {
+        if conn.is_none() {
             conn = shared.reconnect("heartbeat", &mut backoff).await;
-            if conn.is_none() && !ctx.hub.epoch().1 {
+            misses.clear();
+        }
+        let Some(c) = &mut conn else {
+            if !ctx.hub.epoch().1 {
                 shared.split(&ctx);
             }
-            misses.clear();
             continue;
         };
         let node = ctx.hub.node();
         let others: Vec<u32> = ctx.hub.other_nodes().into_iter().collect();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
         let mut pipe = redis::pipe();
         pipe.cmd("SET")
             .arg(heartbeat_key(node))
@@ -256,20 +272,37 @@ async fn upkeep(shared: Arc<Shared>, ctx: Arc<Context>) {
             .arg("PX")
             .arg(HEARTBEAT_TTL.as_millis() as u64)
             .ignore();
+        // Every node, by its last heartbeat, for the count of nodes alive.
+        pipe.cmd("ZADD").arg(NODES).arg(now).arg(node).ignore();
+        let since = now.saturating_sub(HEARTBEAT_TTL.as_millis() as u64);
+        pipe.cmd("ZREMRANGEBYSCORE")
+            .arg(NODES)
+            .arg("-inf")
+            .arg(format!("({since}"))
+            .ignore();
+        pipe.cmd("ZCARD").arg(NODES);
         for other in &others {
             pipe.cmd("EXISTS").arg(heartbeat_key(*other));
         }
-        let alive: Vec<bool> = match pipe.query_async(c).await {
-            Ok(alive) => alive,
-            Err(err) => {
-                shared.lost("heartbeat", &err);
-                conn = None;
-                if !ctx.hub.epoch().1 {
-                    shared.split(&ctx);
+        let (nodes, alive): (usize, Vec<bool>) =
+            match pipe.query_async::<Vec<redis::Value>>(c).await {
+                Ok(replies) => {
+                    let mut replies = replies.into_iter();
+                    let nodes = replies.next().map_or(Ok(0), redis::from_redis_value);
+                    let alive = replies
+                        .map(redis::from_redis_value)
+                        .collect::<Result<_, _>>();
+                    (nodes.unwrap_or(0), alive.unwrap_or_default())
                 }
-                continue;
-            }
-        };
+                Err(err) => {
+                    shared.lost("heartbeat", &err);
+                    conn = None;
+                    if !ctx.hub.epoch().1 {
+                        shared.split(&ctx);
+                    }
+                    continue;
+                }
+            };
         backoff = Backoff::default();
         if ctx.hub.epoch().1 {
             if let Err(err) = shared.resync(&ctx, c).await {
@@ -282,9 +315,7 @@ async fn upkeep(shared: Arc<Shared>, ctx: Arc<Context>) {
             Ok(took) => shared.metrics.round_trip(took),
             Err(err) => shared.lost("heartbeat", &err),
         }
-        shared
-            .metrics
-            .nodes(1 + alive.iter().filter(|&&a| a).count());
+        shared.metrics.nodes(nodes);
         misses.retain(|n, _| others.contains(n));
         for (&other, alive) in others.iter().zip(alive) {
             let missed = misses.entry(other).or_default();

@@ -18,6 +18,10 @@ pub(crate) const LOG: &str = "netkit:log";
 /// The latest snapshot of the state, with the log entry it follows.
 pub(crate) const SNAPSHOT: &str = "netkit:snapshot";
 
+/// Every node by the time of its last heartbeat (a sorted set), to count
+/// the nodes alive.
+pub(crate) const NODES: &str = "netkit:nodes";
+
 /// The key a live node keeps refreshing; it expires when the node dies.
 pub(crate) fn heartbeat_key(node: u32) -> String {
     format!("netkit:node:{node}")

@@ -19,8 +19,8 @@ use super::clients::Client;
 use super::query::Asker;
 use super::{ClientId, Hub, State};
 use crate::chat::caps::Caps;
-use crate::chat::cluster::node_of;
 use crate::chat::clock::utc_date;
+use crate::chat::cluster::node_of;
 use crate::chat::irc::numerics::*;
 use crate::chat::irc::{IrcKey, MAX_LINE, Message};
 use crate::chat::limits::LIST_MAX_CHANNELS;
@@ -49,7 +49,12 @@ impl Hub {
         // is rare next to the changes, and a pass over the clients is cheap.
         let opers = state.clients.map.values().filter(|c| c.oper).count();
         let invisible = state.clients.map.values().filter(|c| c.invisible).count();
-        let local = state.clients.map.values().filter(|c| c.out.is_some()).count();
+        let local = state
+            .clients
+            .map
+            .values()
+            .filter(|c| c.out.is_some())
+            .count();
         // In a cluster, the nodes with users, this one included.
         let mut nodes: HashSet<u32> = state.clients.map.keys().map(|&id| node_of(id)).collect();
         nodes.insert(self.node());
@@ -72,12 +77,10 @@ impl Hub {
                 .numeric(RPL_LUSERCHANNELS)
                 .with_param(state.channels.len().to_string())
                 .with_param("channels formed"),
-            asker
-                .numeric(RPL_LUSERME)
-                .with_param(format!(
-                    "I have {local} clients and {} servers",
-                    servers - 1
-                )),
+            asker.numeric(RPL_LUSERME).with_param(format!(
+                "I have {local} clients and {} servers",
+                servers - 1
+            )),
             asker
                 .numeric(RPL_LOCALUSERS)
                 .with_params([local.to_string(), peak.to_string()])

@@ -1,0 +1,356 @@
+//! Several `chat serve --redis` nodes behaving as one server, on a real
+//! redis-server started by each test.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use netkit::chat::irc::Message;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use common::irc::{ChatServeProcess, Client, assert_numeric, nick_of};
+use common::redis::RedisServer;
+use common::within;
+
+/// A Redis and `n` nodes on it, named a, b, c...
+fn cluster(n: usize) -> (RedisServer, Vec<ChatServeProcess>) {
+    let redis = RedisServer::start();
+    let nodes = (0..n).map(|i| node(&redis, i)).collect();
+    (redis, nodes)
+}
+
+fn node(redis: &RedisServer, i: usize) -> ChatServeProcess {
+    let name = ((b'a' + i as u8) as char).to_string();
+    ChatServeProcess::node(&redis.url(), &name)
+}
+
+/// Registers `nick` on `node` and joins `channel`.
+async fn member(node: &ChatServeProcess, nick: &str, channel: &str) -> Client {
+    let mut client = Client::register(node.addr, nick).await;
+    client.join(channel).await;
+    client
+}
+
+/// Reads until `nick` is seen joining `channel`.
+async fn seen_joining(client: &mut Client, nick: &str) {
+    loop {
+        let message = client.skip_to_any(&["JOIN"]).await;
+        if nick_of(&message) == nick {
+            return;
+        }
+    }
+}
+
+/// The nicks of a NAMES reply for `channel`, sorted, without prefixes.
+async fn names(client: &mut Client, channel: &str) -> Vec<String> {
+    client.send(&format!("NAMES {channel}")).await;
+    let reply = client.skip_to_any(&["353"]).await;
+    let mut nicks: Vec<String> = reply
+        .params
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .map(|n| n.trim_start_matches(['@', '+']).to_string())
+        .collect();
+    nicks.sort();
+    client.skip_to_any(&["366"]).await;
+    nicks
+}
+
+#[tokio::test]
+async fn users_on_different_nodes_share_channels_and_private_messages() {
+    let (_redis, nodes) = cluster(2);
+    let mut alice = member(&nodes[0], "alice", "#rust").await;
+    let mut bob = member(&nodes[1], "bob", "#rust").await;
+    seen_joining(&mut alice, "bob").await;
+
+    bob.send("PRIVMSG #rust :hello from b").await;
+    let message = alice.skip_to_any(&["PRIVMSG"]).await;
+    assert_eq!(nick_of(&message), "bob");
+    assert_eq!(message.params, ["#rust", "hello from b"]);
+    alice.send("PRIVMSG bob :just you").await;
+    let message = bob.skip_to_any(&["PRIVMSG"]).await;
+    assert_eq!(nick_of(&message), "alice");
+    assert_eq!(message.params, ["bob", "just you"]);
+
+    // Both nodes list both members, and WHO and WHOIS see across nodes.
+    assert_eq!(names(&mut alice, "#rust").await, ["alice", "bob"]);
+    assert_eq!(names(&mut bob, "#rust").await, ["alice", "bob"]);
+    bob.send("WHO #rust").await;
+    let mut who = Vec::new();
+    loop {
+        let reply = bob.next().await;
+        match reply.command.as_str() {
+            "352" => who.push(reply.param(5).unwrap().to_string()),
+            "315" => break,
+            _ => {}
+        }
+    }
+    who.sort();
+    assert_eq!(who, ["alice", "bob"]);
+    bob.send("WHOIS alice").await;
+    let whois = bob.skip_to_any(&["311"]).await;
+    assert_numeric(&whois, "311", &["alice", "alice", "127.0.0.1"]);
+
+    // A topic and a mode set on one node are seen on the other, and hold there.
+    alice.send("TOPIC #rust :cluster topic").await;
+    let topic = bob.skip_to_any(&["TOPIC"]).await;
+    assert_eq!(topic.params, ["#rust", "cluster topic"]);
+    alice.send("MODE #rust +m").await;
+    let mode = bob.skip_to_any(&["MODE"]).await;
+    assert_eq!(mode.params, ["#rust", "+m"]);
+    bob.send("PRIVMSG #rust :muted?").await;
+    let refused = bob.skip_to_any(&["404"]).await;
+    assert_numeric(&refused, "404", &["#rust"]);
+    bob.send("TOPIC #rust").await;
+    let topic = bob.skip_to_any(&["332"]).await;
+    assert_eq!(topic.params.last().unwrap(), "cluster topic");
+}
+
+#[tokio::test]
+async fn a_nick_taken_on_one_node_is_433_on_the_other() {
+    let (_redis, nodes) = cluster(2);
+    let _alice = Client::register(nodes[0].addr, "alice").await;
+    let mut second = Client::connect(nodes[1].addr).await;
+    second.send("NICK Alice").await;
+    second.send("USER x 0 * :x").await;
+    let refused = second.skip_to_any(&["433"]).await;
+    assert_numeric(&refused, "433", &["Alice"]);
+    assert_eq!(refused.param(0), Some("*"));
+    // Another nick registers; changing to the taken one is refused too.
+    second.send("NICK carol").await;
+    second.expect("001").await;
+    second.send("NICK ALICE").await;
+    let refused = second.skip_to_any(&["433"]).await;
+    assert_numeric(&refused, "433", &["ALICE"]);
+    assert_eq!(refused.param(0), Some("carol"));
+}
+
+#[tokio::test]
+async fn chathistory_is_the_same_from_every_node() {
+    let (_redis, nodes) = cluster(2);
+    let mut alice = member(&nodes[0], "alice", "#log").await;
+    let mut bob = member(&nodes[1], "bob", "#log").await;
+    seen_joining(&mut alice, "bob").await;
+    for i in 0..5 {
+        let (from, to) = if i % 2 == 0 {
+            (&mut alice, &mut bob)
+        } else {
+            (&mut bob, &mut alice)
+        };
+        from.send(&format!("PRIVMSG #log :message {i}")).await;
+        assert_eq!(to.next_text().await, format!("message {i}"));
+    }
+    let mut pages = Vec::new();
+    for node in &nodes {
+        let mut reader = Client::connect(node.addr).await;
+        reader
+            .send("CAP REQ :batch server-time message-tags draft/chathistory")
+            .await;
+        reader.send("CAP END").await;
+        let nick = format!("reader{}", pages.len());
+        reader.send(&format!("NICK {nick}")).await;
+        reader.send("USER r 0 * :r").await;
+        reader.skip_to_any(&["422"]).await;
+        reader.nick = nick;
+        reader.join("#log").await;
+        reader.send("CHATHISTORY LATEST #log * 10").await;
+        let mut page = Vec::new();
+        loop {
+            let message = reader.next().await;
+            match message.command.as_str() {
+                "PRIVMSG" => page.push((
+                    message.tag("msgid").unwrap().to_string(),
+                    message.tag("time").unwrap().to_string(),
+                    message.params[1].clone(),
+                )),
+                "BATCH" if message.param(0).unwrap().starts_with('-') => break,
+                _ => {}
+            }
+        }
+        pages.push(page);
+    }
+    let texts: Vec<&str> = pages[0].iter().map(|(_, _, text)| text.as_str()).collect();
+    assert_eq!(
+        texts,
+        (0..5).map(|i| format!("message {i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(pages[0], pages[1], "both nodes serve the same history");
+}
+
+#[tokio::test]
+async fn a_killed_node_s_users_quit_everywhere_and_free_their_nicks() {
+    let (redis, mut nodes) = cluster(2);
+    let _alice = member(&nodes[0], "alice", "#split").await;
+    let mut bob = member(&nodes[1], "bob", "#split").await;
+    bob.send("NAMES #split").await;
+    bob.skip_to_any(&["366"]).await;
+    // kill -9: the node says nothing; its heartbeat stops.
+    drop(nodes.remove(0));
+    let quit = bob.skip_to_any(&["QUIT"]).await;
+    assert_eq!(nick_of(&quit), "alice");
+    assert_eq!(quit.params, ["*.net *.split"]);
+    bob.send("NICK alice").await;
+    let changed = bob.skip_to_any(&["NICK"]).await;
+    assert_eq!(changed.params, ["alice"]);
+    assert_eq!(names(&mut bob, "#split").await, ["alice"]);
+
+    // A node that starts now sees the network as it is.
+    let fresh = node(&redis, 2);
+    let mut carol = member(&fresh, "carol", "#split").await;
+    assert_eq!(names(&mut carol, "#split").await, ["alice", "carol"]);
+}
+
+#[tokio::test]
+async fn a_node_that_stops_says_so_at_once() {
+    let (_redis, mut nodes) = cluster(2);
+    let _alice = member(&nodes[0], "alice", "#bye").await;
+    let mut bob = member(&nodes[1], "bob", "#bye").await;
+    bob.send("NAMES #bye").await;
+    bob.skip_to_any(&["366"]).await;
+    let finished = nodes[0].netkit.terminate();
+    assert_eq!(finished.code(), Some(0), "{finished:?}");
+    let quit = within(
+        "the QUIT of a node that stopped",
+        bob.skip_to_any(&["QUIT"]),
+    )
+    .await;
+    assert_eq!(quit.params, ["Server shutting down"]);
+}
+
+#[tokio::test]
+async fn a_web_client_on_one_node_talks_with_an_irc_client_on_another() {
+    let (_redis, nodes) = cluster(2);
+    let http = nodes[0].http.expect("an HTTP listener");
+    let request = format!("ws://{http}/ws").into_client_request().unwrap();
+    let stream = TcpStream::connect(http).await.unwrap();
+    let (mut ws, _) = within(
+        "the WebSocket handshake",
+        tokio_tungstenite::client_async(request, stream),
+    )
+    .await
+    .expect("upgrade");
+    for line in ["NICK webby", "USER w 0 * :w", "JOIN #mixed"] {
+        ws.send(WsMessage::text(line)).await.unwrap();
+    }
+    ws_next(&mut ws, "366").await;
+    let mut irc = member(&nodes[1], "ircy", "#mixed").await;
+    seen_joining_ws(&mut ws, "ircy").await;
+    irc.send("PRIVMSG #mixed :hi web").await;
+    let text = ws_next(&mut ws, "PRIVMSG").await;
+    assert_eq!(text.params, ["#mixed", "hi web"]);
+    ws.send(WsMessage::text("PRIVMSG #mixed :hi irc"))
+        .await
+        .unwrap();
+    assert_eq!(irc.next_text().await, "hi irc");
+}
+
+async fn ws_next<S>(ws: &mut S, command: &str) -> Message
+where
+    S: StreamExt<Item = Result<WsMessage, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let frame = within("a WebSocket message", ws.next())
+            .await
+            .expect("open")
+            .expect("read");
+        if let WsMessage::Text(text) = frame {
+            let message = Message::parse(text.as_bytes()).expect("an IRC line");
+            if message.command == command {
+                return message;
+            }
+        }
+    }
+}
+
+async fn seen_joining_ws<S>(ws: &mut S, nick: &str)
+where
+    S: StreamExt<Item = Result<WsMessage, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let join = ws_next(ws, "JOIN").await;
+        if nick_of(&join) == nick {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn metrics_show_the_cluster() {
+    let (_redis, nodes) = cluster(2);
+    let mut alice = member(&nodes[0], "alice", "#m").await;
+    alice.send("PRIVMSG #m :counted").await;
+    alice.assert_nothing_pending().await;
+    // Heartbeats run every second: wait for both to be seen.
+    let http = nodes[0].http.unwrap();
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = get_metrics(http).await;
+        if text.contains("netkit_chat_cluster_nodes 2") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(text.contains("netkit_chat_cluster_nodes 2"), "{text}");
+    for family in [
+        "netkit_chat_redis_round_trip_seconds",
+        "netkit_chat_cluster_events_published_total",
+        "netkit_chat_cluster_events_consumed_total",
+        "netkit_chat_cluster_resyncs_total",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "{family}: {text}"
+        );
+    }
+    let published = sample(&text, "netkit_chat_cluster_events_published_total");
+    assert!(published >= 3.0, "registration, JOIN, PRIVMSG: {text}");
+}
+
+fn sample(text: &str, name: &str) -> f64 {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("{name} missing"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+async fn get_metrics(http: SocketAddr) -> String {
+    let mut stream = TcpStream::connect(http).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    within("the metrics", stream.read_to_string(&mut response))
+        .await
+        .unwrap();
+    response
+}
+
+#[test]
+fn a_redis_that_cannot_be_reached_is_one_clear_line() {
+    let refused = common::refused_tcp_addr();
+    let url = format!("redis://:secret@{refused}");
+    let finished = common::Netkit::run(
+        &[
+            "chat",
+            "serve",
+            "--redis",
+            &url,
+            "--irc",
+            "127.0.0.1:0",
+            "--http",
+            "off",
+        ],
+        b"",
+    );
+    let line = finished.assert_one_error_line(2);
+    assert!(line.contains("cannot reach Redis"), "{line}");
+    assert!(!line.contains("secret"), "the password stays out: {line}");
+}

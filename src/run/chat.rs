@@ -86,9 +86,7 @@ pub async fn serve(args: ChatServeArgs) -> Result<ExitCode> {
     };
     let server = match store {
         Store::Sqlite(history) => ChatServer::with_history(config, Box::new(history)),
-        Store::Cluster(cluster, history) => {
-            ChatServer::with_cluster(config, cluster, Box::new(history))
-        }
+        Store::Cluster(cluster, history) => ChatServer::with_cluster(config, *cluster, history),
     }
     .context("cannot start the chat server")?
     .with_web(WebConfig {
@@ -102,7 +100,7 @@ pub async fn serve(args: ChatServeArgs) -> Result<ExitCode> {
 /// Where history is kept: SQLite, or Redis for a cluster node.
 enum Store {
     Sqlite(SqliteHistory),
-    Cluster(Cluster, RedisHistory),
+    Cluster(Box<Cluster>, Box<RedisHistory>),
 }
 
 /// Opens the history store, and joins the cluster with `--redis`, before
@@ -126,7 +124,7 @@ async fn open_store(args: &ChatServeArgs, server_name: &str) -> Result<Store> {
         .await
         .context("connecting the history store")?
         .map_err(|err| UsageError(err.0))?;
-    Ok(Store::Cluster(cluster, history))
+    Ok(Store::Cluster(Box::new(cluster), Box::new(history)))
 }
 
 /// The certificate and key for `--ircs` and `--https`, loaded before anything

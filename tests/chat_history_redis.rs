@@ -375,20 +375,23 @@ fn committed_history_survives_a_lost_connection_and_a_redis_restart() {
 }
 
 #[test]
-fn with_redis_stopped_calls_fail_promptly_and_recover_after() {
+fn with_redis_stopped_messages_wait_in_memory_and_reads_fail_promptly() {
     let entries = entries(10);
-    let mut redis = RedisServer::start();
+    let mut redis = RedisServer::start_persistent();
     let mut store = connect(&redis);
     store.commit(&entries[..5]).unwrap();
     redis.stop();
     let started = Instant::now();
-    let err = store.commit(&entries[5..]).unwrap_err();
+    // Kept, to be written once Redis is back: a split node goes on serving.
+    store.commit(&entries[5..8]).unwrap();
+    assert!(store.upkeep_owed());
+    assert!(store.upkeep().is_err());
+    let err = store.page("#b", &Page::Latest(None), 10).unwrap_err();
     assert!(
         err.to_string()
             .contains(&format!("127.0.0.1:{}", redis.port())),
         "{err}"
     );
-    assert!(store.page("#b", &Page::Latest(None), 10).is_err());
     assert!(
         store
             .targets(&["#b".to_string()], (UNIX_EPOCH, ms(u64::MAX >> 20)), 10)
@@ -400,11 +403,37 @@ fn with_redis_stopped_calls_fail_promptly_and_recover_after() {
         started.elapsed()
     );
     redis.restart();
+    // The kept ones go first, then the new ones; each once.
+    store.commit(&entries[8..]).unwrap();
+    assert!(!store.upkeep_owed());
     store.commit(&entries[5..]).unwrap();
-    assert_eq!(
-        store.page("#b", &Page::Latest(None), 10).unwrap(),
-        [entries[5].clone()]
-    );
+    let (_, _, sqlite) = both(&entries);
+    for channel in ASKED {
+        let want = sqlite.page(channel, &Page::Latest(None), 100).unwrap();
+        assert_eq!(store.page(channel, &Page::Latest(None), 100).unwrap(), want);
+    }
+}
+
+#[test]
+fn messages_of_a_split_node_are_stored_once_in_the_order_written() {
+    let redis = RedisServer::start();
+    let mut store = connect(&redis);
+    let mut other = connect(&redis);
+    // Numbered by one server alone (a salted msgid), not by the log.
+    let alone: Vec<Entry> = (1..=3)
+        .map(|i| Entry {
+            msgid: netkit::chat::history::msgid(ms(BASE_MS + i), i),
+            ..entry(i, "#solo")
+        })
+        .collect();
+    store.commit(&alone).unwrap();
+    // Written again (a retried flush), or by another store: kept once.
+    store.commit(&alone[1..]).unwrap();
+    other.commit(&alone).unwrap();
+    let page = store.page("#solo", &Page::Latest(None), 10).unwrap();
+    let texts: Vec<&str> = page.iter().map(|e| e.text.as_str()).collect();
+    assert_eq!(texts, ["message 1", "message 2", "message 3"]);
+    assert_eq!(page[0].msgid, alone[0].msgid);
 }
 
 #[test]

@@ -31,6 +31,17 @@ pub fn cluster_msgid(time: SystemTime, seq: u64) -> String {
 /// `None` for anything that is not 26 Crockford base32 digits (either case)
 /// holding 128 bits.
 pub fn decode(msgid: &str) -> Option<(u64, u64)> {
+    let bits = bits(msgid)?;
+    Some(((bits >> 80) as u64, (bits >> 16) as u64))
+}
+
+/// Whether an id was made with [`cluster_msgid`] (from the cluster's log)
+/// rather than by one server on its own.
+pub fn is_cluster_msgid(msgid: &str) -> bool {
+    bits(msgid).is_some_and(|bits| bits & 0xffff == 0)
+}
+
+fn bits(msgid: &str) -> Option<u128> {
     if msgid.len() != 26 {
         return None;
     }
@@ -45,7 +56,7 @@ pub fn decode(msgid: &str) -> Option<(u64, u64)> {
         }
         bits = (bits << 5) | digit as u128;
     }
-    Some(((bits >> 80) as u64, (bits >> 16) as u64))
+    Some(bits)
 }
 
 fn encode(time: SystemTime, seq: u64, salt: u16) -> String {
@@ -64,13 +75,22 @@ fn encode(time: SystemTime, seq: u64, salt: u16) -> String {
 fn salt() -> u16 {
     static SALT: OnceLock<u16> = OnceLock::new();
     // The standard library seeds each `RandomState` from the OS.
-    *SALT.get_or_init(|| RandomState::new().hash_one(std::process::id()) as u16)
+    // Never 0, which marks a cluster's ids.
+    *SALT.get_or_init(|| (RandomState::new().hash_one(std::process::id()) as u16).max(1))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn cluster_ids_are_told_apart() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_000);
+        assert!(is_cluster_msgid(&cluster_msgid(t, 5 << 8)));
+        assert!(!is_cluster_msgid(&msgid(t, 5)));
+        assert!(!is_cluster_msgid("not an id"));
+    }
 
     #[test]
     fn ids_are_26_characters_and_sort_by_time_then_sequence() {

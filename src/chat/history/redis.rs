@@ -38,7 +38,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ::redis::streams::{StreamId, StreamRangeReply};
 use ::redis::{Client, Connection, IntoConnectionInfo, RedisError, RedisResult, Script};
 
-use super::msgid::decode;
+use super::msgid::{decode, is_cluster_msgid};
 use super::{Anchor, Entry, History, HistoryError, Page};
 use crate::chat::irc::irc_lower;
 
@@ -46,21 +46,33 @@ use crate::chat::irc::irc_lower;
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Adds a batch. KEYS[i] is the stream of entry i; ARGV[1] is the MAXLEN,
-/// then come six values per entry: its ID and its five fields.
+/// then come six values per entry: its ID (or `*` for an entry of a split
+/// node) and its five fields.
 const COMMIT: &str = r"
 local limit = ARGV[1]
 for i, key in ipairs(KEYS) do
     local at = 2 + (i - 1) * 6
-    local added = redis.pcall('XADD', key, 'MAXLEN', '~', limit, ARGV[at],
-        'msgid', ARGV[at + 1], 'channel', ARGV[at + 2], 'source', ARGV[at + 3],
-        'command', ARGV[at + 4], 'text', ARGV[at + 5])
-    -- An ID the stream has already: committed before, here or by another node.
-    if type(added) == 'table' and added.err
-        and not string.find(added.err, 'equal or smaller', 1, true) then
-        return added
+    -- An entry of a split node has no ID of its own: it is added once, as
+    -- the set of such msgids says.
+    local new = ARGV[at] ~= '*' or redis.call('HSETNX', 'netkit:msgids', ARGV[at + 1], key) == 1
+    if new then
+        local added = redis.pcall('XADD', key, 'MAXLEN', '~', limit, ARGV[at],
+            'msgid', ARGV[at + 1], 'channel', ARGV[at + 2], 'source', ARGV[at + 3],
+            'command', ARGV[at + 4], 'text', ARGV[at + 5])
+        -- An ID the stream has already: committed before, here or by another node.
+        if type(added) == 'table' and added.err
+            and not string.find(added.err, 'equal or smaller', 1, true) then
+            return added
+        end
     end
 end
 ";
+
+/// Most pending entries written in one request.
+const FLUSH_CHUNK: usize = 1024;
+/// Most entries kept in memory while Redis cannot be reached; past them,
+/// messages are refused.
+const MAX_PENDING: usize = 100_000;
 
 /// Reads ranges. KEYS[i] is the stream of range i; ARGV holds four values
 /// per range: XRANGE or XREVRANGE, its two bounds in that command's order, and
@@ -90,6 +102,9 @@ pub struct RedisHistory {
     limit: u64,
     commit: Script,
     read: Script,
+    /// Entries not written yet because Redis could not be reached, oldest
+    /// first: written before any newer ones once it is back.
+    pending: Vec<Entry>,
 }
 
 impl RedisHistory {
@@ -109,6 +124,7 @@ impl RedisHistory {
             limit: limit.max(1),
             commit: Script::new(COMMIT),
             read: Script::new(READ),
+            pending: Vec::new(),
         };
         // Connect now, so that a wrong address or password fails at startup.
         let conn = store.open().map_err(|err| {
@@ -134,9 +150,19 @@ impl RedisHistory {
     fn run<T>(
         &self,
         doing: &str,
-        mut call: impl FnMut(&mut Connection) -> RedisResult<T>,
+        call: impl FnMut(&mut Connection) -> RedisResult<T>,
     ) -> Result<T, HistoryError> {
-        let fail = |err: RedisError| HistoryError(format!("{doing} Redis at {}: {err}", self.addr));
+        self.try_run(call).map_err(|err| self.failed(doing, &err))
+    }
+
+    fn failed(&self, doing: &str, err: &RedisError) -> HistoryError {
+        HistoryError(format!("{doing} Redis at {}: {err}", self.addr))
+    }
+
+    fn try_run<T>(
+        &self,
+        mut call: impl FnMut(&mut Connection) -> RedisResult<T>,
+    ) -> RedisResult<T> {
         let mut slot = self.conn.borrow_mut();
         let mut retried = false;
         loop {
@@ -144,7 +170,7 @@ impl RedisHistory {
             // a connection may be out of step with its requests.
             let mut conn = match slot.take() {
                 Some(conn) => conn,
-                None => self.open().map_err(fail)?,
+                None => self.open()?,
             };
             match call(&mut conn) {
                 Ok(value) => {
@@ -152,7 +178,7 @@ impl RedisHistory {
                     return Ok(value);
                 }
                 Err(err) if err.is_connection_dropped() && !retried => retried = true,
-                Err(err) => return Err(fail(err)),
+                Err(err) => return Err(err),
             }
         }
     }
@@ -196,6 +222,14 @@ impl RedisHistory {
             })
             .collect()
     }
+}
+
+/// Whether an error means Redis could not be reached (rather than refused).
+fn unreachable(err: &RedisError) -> bool {
+    err.is_io_error()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
+        || err.is_timeout()
 }
 
 /// A stream entry ID `ms-n` as one number, `ms` in the high half, so that IDs
@@ -327,24 +361,110 @@ fn entry_of(item: &StreamId) -> Result<Entry, HistoryError> {
     })
 }
 
-impl History for RedisHistory {
-    fn commit(&mut self, batch: &[Entry]) -> Result<(), HistoryError> {
+impl RedisHistory {
+    /// Keeps a batch that could not be written because Redis could not be
+    /// reached, if there is room; an error of Redis's own (a key of another
+    /// type) fails it.
+    fn keep(&mut self, batch: &[Entry], err: &RedisError) -> Result<(), HistoryError> {
+        let failed = self.failed("writing to", err);
+        if !unreachable(err) {
+            return Err(failed);
+        }
+        if self.pending.len() + batch.len() > MAX_PENDING {
+            let text = format!("{failed}, and {} messages wait already", self.pending.len());
+            return Err(HistoryError(text));
+        }
+        if self.pending.is_empty() {
+            tracing::warn!("{failed}; messages kept in memory until Redis is back");
+        }
+        self.pending.extend_from_slice(batch);
+        Ok(())
+    }
+
+    /// Writes a batch in one request.
+    fn write(&self, batch: &[Entry]) -> RedisResult<()> {
         if batch.is_empty() {
             return Ok(());
         }
         let mut script = self.commit.prepare_invoke();
         script.arg(self.limit);
         for entry in batch {
+            // A message of the log has its ID; one of a node cut off from
+            // the cluster gets the next ID when it is written.
+            let at = if is_cluster_msgid(&entry.msgid) {
+                show(id(millis(entry.time), entry.seq >> 8))
+            } else {
+                "*".to_string()
+            };
             script
                 .key(stream_key(&entry.channel))
-                .arg(show(id(millis(entry.time), entry.seq >> 8)))
+                .arg(at)
                 .arg(&entry.msgid)
                 .arg(&entry.channel)
                 .arg(&entry.source)
                 .arg(entry.command)
                 .arg(&entry.text);
         }
-        self.run("writing to", |conn| script.invoke::<()>(conn))
+        self.try_run(|conn| script.invoke::<()>(conn))
+    }
+
+    /// Writes what is pending, if Redis is back, oldest first, in requests
+    /// of a bounded size.
+    fn flush(&mut self) -> RedisResult<()> {
+        let total = self.pending.len();
+        while !self.pending.is_empty() {
+            let chunk = self.pending.len().min(FLUSH_CHUNK);
+            match self.write(&self.pending[..chunk]) {
+                Ok(()) => {}
+                Err(err) if unreachable(&err) => return Err(err),
+                // Redis refuses them: keeping them would block the rest.
+                Err(err) => {
+                    let err = self.failed("writing to", &err);
+                    tracing::warn!("{err}; {chunk} messages dropped");
+                }
+            }
+            self.pending.drain(..chunk);
+        }
+        if total > 0 {
+            tracing::info!("history: {total} messages written to Redis once it was back");
+        }
+        Ok(())
+    }
+}
+
+impl History for RedisHistory {
+    /// Writes a batch; if Redis cannot be reached, keeps it in memory to
+    /// write once Redis is back (up to [`MAX_PENDING`] messages): a node cut
+    /// off from the cluster goes on serving its own users, whose messages
+    /// then reach Redis late rather than never.
+    fn commit(&mut self, batch: &[Entry]) -> Result<(), HistoryError> {
+        if !self.pending.is_empty()
+            && let Err(err) = self.flush()
+        {
+            return self.keep(batch, &err);
+        }
+        match self.write(batch) {
+            Ok(()) => Ok(()),
+            Err(err) => self.keep(batch, &err),
+        }
+    }
+
+    fn upkeep_owed(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    fn upkeep(&mut self) -> Result<u64, HistoryError> {
+        self.flush()
+            .map(|()| 0)
+            .map_err(|err| self.failed("writing to", &err))
+    }
+
+    fn close(&mut self) -> Result<(), HistoryError> {
+        let kept = self.pending.len();
+        self.flush().map_err(|err| {
+            let err = self.failed("writing to", &err);
+            HistoryError(format!("{err}; {kept} messages never reached Redis"))
+        })
     }
 
     fn page(&self, channel: &str, page: &Page, n: usize) -> Result<Vec<Entry>, HistoryError> {

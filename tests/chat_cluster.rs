@@ -148,17 +148,8 @@ async fn chathistory_is_the_same_from_every_node() {
     }
     let mut pages = Vec::new();
     for node in &nodes {
-        let mut reader = Client::connect(node.addr).await;
-        reader
-            .send("CAP REQ :batch server-time message-tags draft/chathistory")
-            .await;
-        reader.send("CAP END").await;
         let nick = format!("reader{}", pages.len());
-        reader.send(&format!("NICK {nick}")).await;
-        reader.send("USER r 0 * :r").await;
-        reader.skip_to_any(&["422"]).await;
-        reader.nick = nick;
-        reader.join("#log").await;
+        let mut reader = history_reader(node, &nick, "#log").await;
         reader.send("CHATHISTORY LATEST #log * 10").await;
         let mut page = Vec::new();
         loop {
@@ -353,4 +344,112 @@ fn a_redis_that_cannot_be_reached_is_one_clear_line() {
     let line = finished.assert_one_error_line(2);
     assert!(line.contains("cannot reach Redis"), "{line}");
     assert!(!line.contains("secret"), "the password stays out: {line}");
+}
+
+/// The texts of `channel`'s history as `client` (a member with the
+/// chathistory capabilities) gets them.
+async fn history_texts(client: &mut Client, channel: &str) -> Vec<String> {
+    client
+        .send(&format!("CHATHISTORY LATEST {channel} * 100"))
+        .await;
+    let mut texts = Vec::new();
+    loop {
+        let message = client.next().await;
+        match message.command.as_str() {
+            "PRIVMSG" => texts.push(message.params[1].clone()),
+            "BATCH" if message.param(0).unwrap().starts_with('-') => return texts,
+            _ => {}
+        }
+    }
+}
+
+/// Registers `nick` with batch, server-time and chathistory, and joins.
+async fn history_reader(node: &ChatServeProcess, nick: &str, channel: &str) -> Client {
+    let mut client = Client::connect(node.addr).await;
+    client
+        .send("CAP REQ :batch server-time message-tags draft/chathistory")
+        .await;
+    client.send("CAP END").await;
+    client.send(&format!("NICK {nick}")).await;
+    client.send("USER r 0 * :r").await;
+    client.skip_to_any(&["422"]).await;
+    client.nick = nick.to_string();
+    client.join(channel).await;
+    client
+}
+
+/// Sends `text` from `from` and waits until each of `to` got it.
+async fn say(from: &mut Client, text: &str, to: &mut [&mut Client]) {
+    from.send(&format!("PRIVMSG #r :{text}")).await;
+    for client in to {
+        assert_eq!(client.next_text().await, text, "{}", client.nick);
+    }
+}
+
+#[tokio::test]
+async fn nodes_serve_their_own_users_while_redis_is_away_and_history_keeps_everything_once() {
+    let mut redis = RedisServer::start_persistent();
+    let nodes: Vec<_> = (0..2).map(|i| node(&redis, i)).collect();
+    let mut alice = member(&nodes[0], "alice", "#r").await;
+    let mut anna = member(&nodes[0], "anna", "#r").await;
+    let mut bob = member(&nodes[1], "bob", "#r").await;
+    let mut bea = member(&nodes[1], "bea", "#r").await;
+    for client in [&mut alice, &mut anna] {
+        seen_joining(client, "bea").await;
+    }
+    seen_joining(&mut bob, "bea").await;
+    let mut seen = Vec::new();
+    for i in 0..3 {
+        let text = format!("before {i}");
+        say(&mut alice, &text, &mut [&mut anna, &mut bob, &mut bea]).await;
+        seen.push(text);
+    }
+
+    redis.stop();
+    for client in [&mut alice, &mut anna, &mut bob, &mut bea] {
+        let notice = client.skip_to_any(&["NOTICE"]).await;
+        assert!(notice.params[1].contains("split"), "{}", notice.to_line());
+    }
+    // Users of one node still talk; the other node's users are gone for now.
+    for i in 0..3 {
+        let text = format!("during a{i}");
+        say(&mut alice, &text, &mut [&mut anna]).await;
+        seen.push(text);
+        let text = format!("during b{i}");
+        say(&mut bob, &text, &mut [&mut bea]).await;
+        seen.push(text);
+    }
+    assert_eq!(names(&mut anna, "#r").await, ["alice", "anna"]);
+
+    redis.restart();
+    // Back together: each gets a fresh NAMES, and everyone is there again.
+    for client in [&mut alice, &mut anna, &mut bob, &mut bea] {
+        client.skip_to_any(&["366"]).await;
+    }
+    let everyone = ["alice", "anna", "bea", "bob"];
+    for client in [&mut alice, &mut bob] {
+        let mut all = names(client, "#r").await;
+        for _ in 0..50 {
+            if all == everyone {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            all = names(client, "#r").await;
+        }
+        assert_eq!(all, everyone, "{}", client.nick);
+    }
+    for i in 0..3 {
+        let text = format!("after {i}");
+        say(&mut bea, &text, &mut [&mut alice, &mut anna, &mut bob]).await;
+        seen.push(text);
+    }
+
+    for (i, node) in nodes.iter().enumerate() {
+        let mut reader = history_reader(node, &format!("reader{i}"), "#r").await;
+        let mut texts = history_texts(&mut reader, "#r").await;
+        texts.sort();
+        let mut want = seen.clone();
+        want.sort();
+        assert_eq!(texts, want, "history from node {i}: every message once");
+    }
 }

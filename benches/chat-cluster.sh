@@ -181,8 +181,12 @@ redis_pid=
 redis_port=
 
 server_command() {
-    cmd=("$netkit" chat serve --irc 127.0.0.1:0 --http off --db :memory: --flood off)
-    [[ $1 == single ]] || cmd+=(--redis "redis://127.0.0.1:$redis_port" --node "$1")
+    cmd=("$netkit" chat serve --irc 127.0.0.1:0 --http off --flood off)
+    if [[ $1 == single ]]; then
+        cmd+=(--db :memory:)
+    else
+        cmd+=(--redis "redis://127.0.0.1:$redis_port" --node "$1")
+    fi
 }
 
 # start_redis: redis-server pinned to CPU 0 with nothing saved to disk, up once

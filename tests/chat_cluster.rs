@@ -453,3 +453,80 @@ async fn nodes_serve_their_own_users_while_redis_is_away_and_history_keeps_every
         assert_eq!(texts, want, "history from node {i}: every message once");
     }
 }
+
+#[tokio::test]
+async fn every_member_on_every_node_sees_one_order_and_history_has_it() {
+    let (_redis, nodes) = cluster(2);
+    let mut alice = member(&nodes[0], "alice", "#order").await;
+    let mut bob = member(&nodes[1], "bob", "#order").await;
+    let mut carol = history_reader(&nodes[0], "carol", "#order").await;
+    let mut dave = history_reader(&nodes[1], "dave", "#order").await;
+    for client in [&mut alice, &mut bob, &mut carol] {
+        seen_joining(client, "dave").await;
+    }
+    // Both send at once, neither waiting for the other.
+    let lines = |who: &str| -> String {
+        (0..50)
+            .map(|i| format!("PRIVMSG #order :{who} {i}\r\n"))
+            .collect()
+    };
+    let (a, b) = (lines("alice"), lines("bob"));
+    tokio::join!(alice.send_raw(a.as_bytes()), bob.send_raw(b.as_bytes()));
+    let mut orders = Vec::new();
+    for client in [&mut carol, &mut dave] {
+        let mut order = Vec::new();
+        while order.len() < 100 {
+            order.push(client.next_text().await);
+        }
+        orders.push(order);
+    }
+    assert_eq!(orders[0], orders[1], "one order on both nodes");
+    for who in ["alice", "bob"] {
+        let own: Vec<&String> = orders[0].iter().filter(|t| t.starts_with(who)).collect();
+        let sent: Vec<String> = (0..50).map(|i| format!("{who} {i}")).collect();
+        assert_eq!(own, sent.iter().collect::<Vec<_>>(), "{who}'s order kept");
+    }
+    assert_eq!(history_texts(&mut carol, "#order").await, orders[0]);
+    assert_eq!(history_texts(&mut dave, "#order").await, orders[0]);
+}
+
+#[tokio::test]
+async fn a_password_in_the_url_reaches_a_redis_that_needs_one() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    redis::cmd("CONFIG")
+        .arg(&["SET", "requirepass", "s3cret"])
+        .query::<()>(&mut conn)
+        .unwrap();
+    let with_password = url.replacen("redis://", "redis://:s3cret@", 1);
+    let nodes: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|name| ChatServeProcess::node(&with_password, name))
+        .collect();
+    let mut alice = member(&nodes[0], "alice", "#pw").await;
+    let mut bob = member(&nodes[1], "bob", "#pw").await;
+    seen_joining(&mut alice, "bob").await;
+    bob.send("PRIVMSG #pw :through a password").await;
+    assert_eq!(alice.next_text().await, "through a password");
+
+    let wrong = url.replacen("redis://", "redis://:wrong@", 1);
+    let finished = common::Netkit::run(
+        &[
+            "chat",
+            "serve",
+            "--redis",
+            &wrong,
+            "--irc",
+            "127.0.0.1:0",
+            "--http",
+            "off",
+        ],
+        b"",
+    );
+    let line = finished.assert_one_error_line(2);
+    assert!(!line.contains("wrong"), "the password stays out: {line}");
+}

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::wire::Logged;
+use super::wire::{Logged, Rejoining};
 use crate::chat::caps::Caps;
 use crate::chat::event::Event;
 use crate::chat::history::Release;
@@ -44,9 +44,13 @@ pub(crate) enum Waiting {
         registration: Box<Registration>,
         result: oneshot::Sender<Claimed>,
     },
-    /// This node's return after a split: the queues of its clients, to give
-    /// back to them once the network has them again.
-    Rejoin { op: u64, locals: Locals },
+    /// This node's return after a split: its clients, and their queues to
+    /// give back to them once the network has them again.
+    Rejoin {
+        op: u64,
+        clients: Vec<Rejoining>,
+        locals: Locals,
+    },
     /// An entry nobody waits for (a departure).
     Quiet { op: u64 },
     /// Work to do after the entry before it, then `done`.
@@ -198,13 +202,21 @@ impl Link {
         queue.waiting.drain(..).collect()
     }
 
-    /// Publishes this node's return, before anything else, and ends the
-    /// split; gives the new epoch.
-    pub(crate) fn rejoin(&self, logged: &Logged, locals: Locals) -> u64 {
+    /// Publishes this node's return with `clients`, before anything else,
+    /// and ends the split; gives the new epoch.
+    pub(crate) fn rejoin(&self, clients: Vec<Rejoining>, locals: Locals) -> u64 {
         let mut queue = self.lock();
         queue.split = false;
         queue.epoch += 1;
-        self.push(&mut queue, logged, |op| Waiting::Rejoin { op, locals });
+        let logged = Logged::Rejoin {
+            node: self.node,
+            clients: clients.clone(),
+        };
+        self.push(&mut queue, &logged, |op| Waiting::Rejoin {
+            op,
+            clients,
+            locals,
+        });
         queue.epoch
     }
 

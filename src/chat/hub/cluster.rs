@@ -101,13 +101,20 @@ impl Hub {
                     result,
                     ..
                 } if o == op => registration = Some((r, result)),
-                Waiting::Rejoin { op: o, locals: l } if o == op => locals = Some(l),
+                Waiting::Rejoin {
+                    op: o, locals: l, ..
+                } if o == op => locals = Some(l),
+                // A return that never reached the log: this node's clients
+                // are put back here at least.
+                Waiting::Rejoin {
+                    clients, locals, ..
+                } => self.rejoin(&mut state, node, clients, locals),
                 // Published before this entry and never written: nothing
                 // was applied, nothing more will come.
                 Waiting::Event { done: d, .. } => {
                     let _ = d.send(());
                 }
-                Waiting::Register { .. } | Waiting::Rejoin { .. } | Waiting::Quiet { .. } => {}
+                Waiting::Register { .. } | Waiting::Quiet { .. } => {}
                 Waiting::After { work, done } => after.push((work, done)),
             }
         }
@@ -200,7 +207,11 @@ impl Hub {
                 } => {
                     let _ = result.send(self.admit(&mut state, id, *registration));
                 }
-                Waiting::Rejoin { .. } | Waiting::Quiet { .. } => {}
+                // A return not back yet: this node's clients stay here.
+                Waiting::Rejoin {
+                    clients, locals, ..
+                } => self.rejoin(&mut state, link.node(), clients, locals),
+                Waiting::Quiet { .. } => {}
                 Waiting::After { work, done } => after.push((work, done)),
             }
         }
@@ -269,8 +280,7 @@ impl Hub {
                 LogId::default()
             }
         };
-        let node = link.node();
-        let epoch = link.rejoin(&Logged::Rejoin { node, clients }, locals);
+        let epoch = link.rejoin(clients, locals);
         Ok((epoch, from))
     }
 

@@ -7,7 +7,7 @@
 //! number and its own). The reader goes on after the last entry it applied.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamId, StreamReadReply};
@@ -164,11 +164,4 @@ fn parse(at: LogId, entry: &StreamId) -> Option<((u32, u64), Logged)> {
             None
         }
     }
-}
-
-/// The time of one round trip to Redis, for `/metrics`.
-pub(super) async fn ping(conn: &mut MultiplexedConnection) -> redis::RedisResult<Duration> {
-    let started = Instant::now();
-    redis::cmd("PING").query_async::<()>(conn).await?;
-    Ok(started.elapsed())
 }

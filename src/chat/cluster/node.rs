@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::AsyncConnectionConfig;
 use redis::aio::MultiplexedConnection;
@@ -238,71 +238,34 @@ impl Backoff {
 
 /// Every tick: refreshes this node's heartbeat, gives up nodes whose heartbeat
 /// is gone, and now and then writes a snapshot and trims the log behind the
-/// previous one.
+/// previous one. A heartbeat that fails splits this node off; one that works
+/// again makes it rejoin.
 async fn upkeep(shared: Arc<Shared>, ctx: Arc<Context>) {
     let mut conn: Option<MultiplexedConnection> = None;
     let mut backoff = Backoff::default();
-    let mut misses: HashMap<u32, u32> = HashMap::new();
-    let mut given_up: HashSet<u32> = HashSet::new();
-    let mut ticks = 0u32;
-    let mut trim_to: Option<LogId> = None;
-    let save = redis::Script::new(SAVE_SNAPSHOT);
+    let mut watch = Watch::default();
+    let mut snapshots = Snapshots::default();
     let mut interval = tokio::time::interval(TICK);
     loop {
         interval.tick().await;
         if conn.is_none() {
             conn = shared.reconnect("heartbeat", &mut backoff).await;
-            misses.clear();
+            watch.misses.clear();
         }
-        let Some(c) = &mut conn else {
+        let beat = match &mut conn {
+            Some(c) => heartbeat(&shared, &ctx, c).await,
+            None => continue,
+        };
+        let Some(c) = conn.as_mut().filter(|_| beat.is_ok()) else {
+            if let Err(err) = beat {
+                shared.lost("heartbeat", &err);
+            }
+            conn = None;
             if !ctx.hub.epoch().1 {
                 shared.split(&ctx);
             }
             continue;
         };
-        let node = ctx.hub.node();
-        let others: Vec<u32> = ctx.hub.other_nodes().into_iter().collect();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let mut pipe = redis::pipe();
-        pipe.cmd("SET")
-            .arg(heartbeat_key(node))
-            .arg(&shared.name)
-            .arg("PX")
-            .arg(HEARTBEAT_TTL.as_millis() as u64)
-            .ignore();
-        // Every node, by its last heartbeat, for the count of nodes alive.
-        pipe.cmd("ZADD").arg(NODES).arg(now).arg(node).ignore();
-        let since = now.saturating_sub(HEARTBEAT_TTL.as_millis() as u64);
-        pipe.cmd("ZREMRANGEBYSCORE")
-            .arg(NODES)
-            .arg("-inf")
-            .arg(format!("({since}"))
-            .ignore();
-        pipe.cmd("ZCARD").arg(NODES);
-        for other in &others {
-            pipe.cmd("EXISTS").arg(heartbeat_key(*other));
-        }
-        let (nodes, alive): (usize, Vec<bool>) =
-            match pipe.query_async::<Vec<redis::Value>>(c).await {
-                Ok(replies) => {
-                    let mut replies = replies.into_iter();
-                    let nodes = replies.next().map_or(Ok(0), redis::from_redis_value);
-                    let alive = replies
-                        .map(redis::from_redis_value)
-                        .collect::<Result<_, _>>();
-                    (nodes.unwrap_or(0), alive.unwrap_or_default())
-                }
-                Err(err) => {
-                    shared.lost("heartbeat", &err);
-                    conn = None;
-                    if !ctx.hub.epoch().1 {
-                        shared.split(&ctx);
-                    }
-                    continue;
-                }
-            };
         backoff = Backoff::default();
         if ctx.hub.epoch().1 {
             if let Err(err) = shared.resync(&ctx, c).await {
@@ -311,54 +274,152 @@ async fn upkeep(shared: Arc<Shared>, ctx: Arc<Context>) {
             }
             continue;
         }
-        match super::log::ping(c).await {
-            Ok(took) => shared.metrics.round_trip(took),
-            Err(err) => shared.lost("heartbeat", &err),
+        watch.check(&ctx, beat.expect("checked above"));
+        if let Err(err) = snapshots.tick(&ctx, c).await {
+            shared.lost("snapshot", &err);
         }
-        shared.metrics.nodes(nodes);
-        misses.retain(|n, _| others.contains(n));
-        for (&other, alive) in others.iter().zip(alive) {
-            let missed = misses.entry(other).or_default();
-            *missed = if alive { 0 } else { *missed + 1 };
-            if *missed >= MISSES_TO_GIVE_UP && given_up.insert(other) {
+    }
+}
+
+/// What one heartbeat found: the nodes alive, and for each node with clients
+/// here, whether its heartbeat is there.
+struct Beat {
+    others: Vec<(u32, bool)>,
+}
+
+/// Refreshes this node's heartbeat and reads the others', in one round trip.
+async fn heartbeat(
+    shared: &Shared,
+    ctx: &Context,
+    conn: &mut MultiplexedConnection,
+) -> redis::RedisResult<Beat> {
+    let others: Vec<u32> = ctx.hub.other_nodes().into_iter().collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let ttl = HEARTBEAT_TTL.as_millis() as u64;
+    let mut pipe = redis::pipe();
+    pipe.cmd("SET")
+        .arg(heartbeat_key(ctx.hub.node()))
+        .arg(&shared.name)
+        .arg("PX")
+        .arg(ttl)
+        .ignore();
+    // Every node by its last heartbeat, to count the nodes alive.
+    pipe.cmd("ZADD")
+        .arg(NODES)
+        .arg(now)
+        .arg(ctx.hub.node())
+        .ignore();
+    let since = format!("({}", now.saturating_sub(ttl));
+    pipe.cmd("ZREMRANGEBYSCORE")
+        .arg(NODES)
+        .arg("-inf")
+        .arg(since)
+        .ignore();
+    pipe.cmd("ZCARD").arg(NODES);
+    for other in &others {
+        pipe.cmd("EXISTS").arg(heartbeat_key(*other));
+    }
+    let started = Instant::now();
+    // The count of nodes, then whether each other node's heartbeat exists.
+    let mut replies = pipe
+        .query_async::<Vec<redis::Value>>(conn)
+        .await?
+        .into_iter();
+    shared.metrics.round_trip(started.elapsed());
+    let nodes: usize = replies.next().map_or(Ok(0), redis::from_redis_value)?;
+    let alive = replies
+        .map(redis::from_redis_value)
+        .collect::<Result<Vec<bool>, _>>()?;
+    shared.metrics.nodes(nodes);
+    Ok(Beat {
+        others: others.into_iter().zip(alive).collect(),
+    })
+}
+
+/// Nodes whose heartbeat is missing.
+#[derive(Default)]
+struct Watch {
+    /// Checks in a row that missed each node's heartbeat.
+    misses: HashMap<u32, u32>,
+    /// Nodes this node wrote to the log as gone, until they are back.
+    given_up: HashSet<u32>,
+}
+
+impl Watch {
+    /// Gives up the nodes whose heartbeat missed enough checks in a row.
+    fn check(&mut self, ctx: &Context, beat: Beat) {
+        self.misses
+            .retain(|n, _| beat.others.iter().any(|(other, _)| other == n));
+        for (other, alive) in beat.others {
+            let missed = self.misses.entry(other).or_default();
+            if alive {
+                *missed = 0;
+                self.given_up.remove(&other);
+                continue;
+            }
+            *missed += 1;
+            if *missed >= MISSES_TO_GIVE_UP && self.given_up.insert(other) {
                 tracing::warn!("node {other} stopped its heartbeat; its clients quit");
-                let gone = Logged::NodeGone {
+                ctx.hub.publish_quietly(&Logged::NodeGone {
                     node: other,
                     reason: SPLIT.to_string(),
-                };
-                ctx.hub.publish_quietly(&gone);
+                });
             }
         }
-        ticks += 1;
-        if ticks.is_multiple_of(SNAPSHOT_EVERY) {
-            let (at, state) = ctx.hub.snapshot();
-            if at == LogId::default() {
-                continue;
-            }
-            let saved = save
-                .key(SNAPSHOT)
-                .arg(at.to_string())
-                .arg(state)
-                .invoke_async::<i64>(c)
-                .await;
-            if let Err(err) = saved {
-                shared.lost("snapshot", &err);
-                continue;
-            }
-            // Entries before the previous snapshot are no one's business: a
-            // joining node starts from the latest.
-            if let Some(before) = trim_to.replace(at) {
-                let trimmed = redis::cmd("XTRIM")
-                    .arg(LOG)
-                    .arg("MINID")
-                    .arg(before.to_string())
-                    .query_async::<i64>(c)
-                    .await;
-                if let Err(err) = trimmed {
-                    shared.lost("trim", &err);
-                }
-            }
+    }
+}
+
+/// Snapshots of the state, written every [`SNAPSHOT_EVERY`] ticks.
+struct Snapshots {
+    ticks: u32,
+    /// The previous snapshot's entry: the log is trimmed up to it.
+    previous: Option<LogId>,
+    save: redis::Script,
+}
+
+impl Default for Snapshots {
+    fn default() -> Snapshots {
+        Snapshots {
+            ticks: 0,
+            previous: None,
+            save: redis::Script::new(SAVE_SNAPSHOT),
         }
+    }
+}
+
+impl Snapshots {
+    async fn tick(
+        &mut self,
+        ctx: &Context,
+        conn: &mut MultiplexedConnection,
+    ) -> redis::RedisResult<()> {
+        self.ticks += 1;
+        if !self.ticks.is_multiple_of(SNAPSHOT_EVERY) {
+            return Ok(());
+        }
+        let (at, state) = ctx.hub.snapshot();
+        if at == LogId::default() {
+            return Ok(());
+        }
+        self.save
+            .key(SNAPSHOT)
+            .arg(at.to_string())
+            .arg(state)
+            .invoke_async::<()>(conn)
+            .await?;
+        // Entries before the previous snapshot are no one's business: a
+        // joining node starts from the latest.
+        if let Some(before) = self.previous.replace(at) {
+            redis::cmd("XTRIM")
+                .arg(LOG)
+                .arg("MINID")
+                .arg(before.to_string())
+                .query_async::<()>(conn)
+                .await?;
+        }
+        Ok(())
     }
 }
 

@@ -48,7 +48,7 @@ import statistics
 import sys
 
 sys.path.insert(0, "benches")
-from lib import fmt, group_runs, median, number, print_table, read_results
+from lib import fmt, group_runs, median, number, print_table, read_results, warn_bad_runs
 
 path = sys.argv[1]
 SETUPS = ["single", "cluster"]
@@ -128,11 +128,7 @@ print("redis-server, whose share is redis us/dlv; cli CPU: the load generator's 
 print("sending (100% = one core); losses: lost + duplicated + reordered + corrupt deliveries and clients")
 print("not joined, over all runs")
 print_table(head, rows, left=(0, 1))
-junk = sum("stdout_not_one_json_object" in r for rs in runs.values() for r in rs)
-if junk:
-    print(f"warning: {junk} run(s) did not print exactly one JSON object on stdout; see {path}")
-if bad_runs:
-    print(f"warning: {bad_runs} run(s) failed or lost a server; see bench_exit/stderr_tail in {path}")
+junk = warn_bad_runs(runs, bad_runs, path)
 sys.exit(1 if bad_runs or junk or lost else 0)
 PY
 }
@@ -283,16 +279,7 @@ write_meta duration="$duration" rounds:="$rounds" nofile:="$nofile" pin_server="
     cpu kernel git when >"$results"
 
 # record SCENARIO SETUP ROUND BENCH_EXIT DIED LOGBASE: one JSON line per run.
-record() {
-    "$PYTHON" - "$@" "$nodes_exit" "$nodes_killed" <<'PY' >>"$results"
-import json, sys
-sys.path.insert(0, "benches")
-from lib import chat_run_line, run_record
-rec = run_record(*sys.argv[1:9])
-print(json.dumps(rec))
-print(chat_run_line(rec), file=sys.stderr)
-PY
-}
+record() { record_chat_run "$@" "$nodes_exit" "$nodes_killed"; }
 
 total=$((${#scenarios[@]} * rounds * ${#setups[@]}))
 n=0

@@ -36,7 +36,7 @@ report() {
 import sys
 
 sys.path.insert(0, "benches")
-from lib import fmt, group_runs, median, number, print_table, read_results
+from lib import fmt, group_runs, median, number, print_table, read_results, warn_bad_runs
 
 path = sys.argv[1]
 SERVERS = ["netkit", "ngircd", "inspircd"]
@@ -175,11 +175,7 @@ for scen in (s for s in order if s.startswith("idle")):
     if (scen, "netkit") in runs:
         verdict(rss is not None and rss <= 8192, f"{scen}: netkit RSS per idle client <= 8 KiB: "
                 + (f"{rss:,.0f} B" if rss is not None else "not measured"))
-junk = sum("stdout_not_one_json_object" in r for rs in runs.values() for r in rs)
-if junk:
-    print(f"warning: {junk} run(s) did not print exactly one JSON object on stdout; see {path}")
-if bad_runs:
-    print(f"warning: {bad_runs} run(s) failed or lost their server; see bench_exit/stderr_tail in {path}")
+junk = warn_bad_runs(runs, bad_runs, path)
 sys.exit(1 if fails or bad_runs or junk else 0)
 PY
 }
@@ -282,16 +278,7 @@ write_meta duration="$duration" rounds:="$rounds" nofile:="$nofile" pin_server="
     versions.inspircd="$(version_of "$INSPIRCD" --version)" cpu kernel git when >"$results"
 
 # record SCENARIO SERVER ROUND BENCH_EXIT DIED LOGBASE: one JSON line per run.
-record() {
-    "$PYTHON" - "$@" "$srv_exit" "$srv_killed" <<'PY' >>"$results"
-import json, sys
-sys.path.insert(0, "benches")
-from lib import chat_run_line, run_record
-rec = run_record(*sys.argv[1:9])
-print(json.dumps(rec))
-print(chat_run_line(rec), file=sys.stderr)
-PY
-}
+record() { record_chat_run "$@" "$srv_exit" "$srv_killed"; }
 
 total=$((${#scenarios[@]} * rounds * ${#servers[@]}))
 n=0

@@ -29,7 +29,7 @@ report() {
 import sys
 
 sys.path.insert(0, "benches")
-from lib import fmt, group_runs, median, number as get, print_table, read_results
+from lib import fmt, group_runs, median, number as get, print_table, read_results, warn_bad_runs
 
 path = sys.argv[1]
 SERVERS = ["netkit", "asyncio-streams", "asyncio-streams-uvloop", "uvloop-protocol"]
@@ -100,11 +100,7 @@ check("netkit server CPU per round trip, 1KiB x 50, vs asyncio-streams", ratio("
 check("netkit server CPU per round trip, 1KiB x 50, vs uvloop-protocol", ratio("1KiB x 50", "uvloop-protocol"), 0.85, "x", "1KiB x 50")
 check("netkit server CPU per churned connection, churn x 50, vs asyncio-streams", ratio("churn x 50", "asyncio-streams"), 0.4, "x", "churn x 50")
 check(f"netkit RSS per idle connection, {idle}", med((idle, "netkit"), "server", "rss_per_connection_bytes"), 2048, " B", idle)
-junk = sum("stdout_not_one_json_object" in r for rs in runs.values() for r in rs)
-if junk:
-    print(f"warning: {junk} run(s) did not print exactly one JSON object on stdout; see {path}")
-if bad_runs:
-    print(f"warning: {bad_runs} run(s) failed or lost their server; see bench_exit/stderr_tail in {path}")
+junk = warn_bad_runs(runs, bad_runs, path)
 sys.exit(1 if fails or bad_runs or junk else 0)
 PY
 }

@@ -113,6 +113,17 @@ def run_record(scenario, server, rnd, bench_exit, died, base, srv_exit, killed):
     return rec
 
 
+def warn_bad_runs(runs, bad_runs, path):
+    """Warns of runs whose stdout was not one JSON object, and of failed
+    ones; gives how many were of the first kind."""
+    junk = sum("stdout_not_one_json_object" in r for rs in runs.values() for r in rs)
+    if junk:
+        print(f"warning: {junk} run(s) did not print exactly one JSON object on stdout; see {path}")
+    if bad_runs:
+        print(f"warning: {bad_runs} run(s) failed or lost their server; see bench_exit/stderr_tail in {path}")
+    return junk
+
+
 def chat_run_line(rec):
     r = rec["result"] if isinstance(rec["result"], dict) else {}
     s = r.get("server") if isinstance(r.get("server"), dict) else {}

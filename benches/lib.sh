@@ -381,3 +381,17 @@ stop_server() {
     srv_exit=$stop_exit
     srv_killed=$stop_killed
 }
+
+# record_chat_run SCENARIO SERVER ROUND BENCH_EXIT DIED LOGBASE SERVER_EXIT KILLED:
+# appends one JSON line for a `bench chat` run to $results, and says how it went
+# on stderr.
+record_chat_run() {
+    "$PYTHON" - "$@" <<'PY' >>"$results"
+import json, sys
+sys.path.insert(0, "benches")
+from lib import chat_run_line, run_record
+rec = run_record(*sys.argv[1:9])
+print(json.dumps(rec))
+print(chat_run_line(rec), file=sys.stderr)
+PY
+}

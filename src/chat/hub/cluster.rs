@@ -13,7 +13,6 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::channel::{Channel, Member};
 use super::clients::Client;
 use super::query::{Asker, names_replies};
 use super::snapshot::Snapshot;
@@ -434,30 +433,10 @@ fn rename(state: &mut State, id: ClientId, believed: &str, nick: &str) {
 /// operator, if it is gone): the other members see it join.
 fn rejoin_channel(state: &mut State, id: ClientId, name: &str) {
     let key = IrcKey::new(name);
-    if state.clients.map[&id].channels.contains(&key) {
-        return;
+    if !state.clients.map[&id].channels.contains(&key) {
+        let line = state.enter(id, &key);
+        tell_others(state, &key, id, &line);
     }
-    let now = state.stamp.unix();
-    let channel = state
-        .channels
-        .entry(key.clone())
-        .or_insert_with(|| Channel::new(name, now));
-    let op = channel.members.is_empty();
-    channel.members.insert(
-        id,
-        Member {
-            op,
-            ..Member::default()
-        },
-    );
-    let line = Message::new("JOIN")
-        .with_source(state.clients.map[&id].prefix())
-        .with_param(&channel.name)
-        .to_bytes();
-    if let Some(client) = state.clients.map.get_mut(&id) {
-        client.channels.insert(key.clone());
-    }
-    tell_others(state, &key, id, &line);
 }
 
 /// Queues `line` for every member of a channel but `id`.

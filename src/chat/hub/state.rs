@@ -186,28 +186,7 @@ impl State {
             self.reply(server, id, code, &[&name], text);
             return;
         }
-        let now = self.stamp.unix();
-        let channel = self
-            .channels
-            .entry(channel_key.clone())
-            .or_insert_with(|| Channel::new(name, now));
-        // The creator of a channel is its operator.
-        let op = channel.members.is_empty();
-        channel.members.insert(
-            id,
-            Member {
-                op,
-                ..Member::default()
-            },
-        );
-        if let Some(client) = self.clients.map.get_mut(&id) {
-            client.invites.remove(&channel_key);
-            client.channels.insert(channel_key.clone());
-        }
-        let line = Message::new("JOIN")
-            .with_source(prefix)
-            .with_param(&channel.name)
-            .to_bytes();
+        let line = self.enter(id, &channel_key);
         self.tell_channel(&channel_key, &line);
         self.tell_away_on_join(id, &channel_key);
         let channel = &self.channels[&channel_key];
@@ -224,6 +203,33 @@ impl State {
         for reply in replies {
             self.clients.send_message(id, reply);
         }
+    }
+
+    /// Makes `id` a member of channel `key`, creating it (as the key spells
+    /// it) with `id` as its operator if it has no members; gives the JOIN line.
+    pub(super) fn enter(&mut self, id: ClientId, key: &IrcKey) -> Bytes {
+        let now = self.stamp.unix();
+        let channel = self
+            .channels
+            .entry(key.clone())
+            .or_insert_with(|| Channel::new(key.as_str(), now));
+        // The creator of a channel is its operator.
+        let op = channel.members.is_empty();
+        channel.members.insert(
+            id,
+            Member {
+                op,
+                ..Member::default()
+            },
+        );
+        let name = channel.name.clone();
+        let client = self.clients.map.get_mut(&id).expect("a registered client");
+        client.invites.remove(key);
+        client.channels.insert(key.clone());
+        Message::new("JOIN")
+            .with_source(client.prefix())
+            .with_param(name)
+            .to_bytes()
     }
 
     pub(super) fn part(&mut self, server: &str, id: ClientId, name: &str, reason: Option<&str>) {

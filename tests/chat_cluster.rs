@@ -327,23 +327,8 @@ async fn get_metrics(http: SocketAddr) -> String {
 #[test]
 fn a_redis_that_cannot_be_reached_is_one_clear_line() {
     let refused = common::refused_tcp_addr();
-    let url = format!("redis://:secret@{refused}");
-    let finished = common::Netkit::run(
-        &[
-            "chat",
-            "serve",
-            "--redis",
-            &url,
-            "--irc",
-            "127.0.0.1:0",
-            "--http",
-            "off",
-        ],
-        b"",
-    );
-    let line = finished.assert_one_error_line(2);
+    let line = refused_at_start(&format!("redis://:secret@{refused}"), "secret");
     assert!(line.contains("cannot reach Redis"), "{line}");
-    assert!(!line.contains("secret"), "the password stays out: {line}");
 }
 
 /// The texts of `channel`'s history as `client` (a member with the
@@ -514,19 +499,24 @@ async fn a_password_in_the_url_reaches_a_redis_that_needs_one() {
     assert_eq!(alice.next_text().await, "through a password");
 
     let wrong = url.replacen("redis://", "redis://:wrong@", 1);
-    let finished = common::Netkit::run(
-        &[
-            "chat",
-            "serve",
-            "--redis",
-            &wrong,
-            "--irc",
-            "127.0.0.1:0",
-            "--http",
-            "off",
-        ],
-        b"",
-    );
-    let line = finished.assert_one_error_line(2);
-    assert!(!line.contains("wrong"), "the password stays out: {line}");
+    refused_at_start(&wrong, "wrong");
+}
+
+/// Starts a node on `url` and expects it to exit at once with one error
+/// line (returned) that does not show `password`.
+fn refused_at_start(url: &str, password: &str) -> String {
+    let args = [
+        "chat",
+        "serve",
+        "--redis",
+        url,
+        "--irc",
+        "127.0.0.1:0",
+        "--http",
+        "off",
+    ];
+    let finished = common::Netkit::run(&args, b"");
+    let line = finished.assert_one_error_line(2).to_string();
+    assert!(!line.contains(password), "the password stays out: {line}");
+    line
 }

@@ -520,3 +520,24 @@ fn refused_at_start(url: &str, password: &str) -> String {
     assert!(!line.contains(password), "the password stays out: {line}");
     line
 }
+
+#[tokio::test]
+async fn nodes_reach_redis_over_tls() {
+    let redis = RedisServer::start_tls();
+    // The test CA is trusted the way a system's CAs are: SSL_CERT_FILE.
+    let ca = common::tls::data("ca.pem");
+    let env = [("SSL_CERT_FILE", ca.as_os_str())];
+    let nodes: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|name| ChatServeProcess::node_with_env(&redis.tls_url(), name, &env))
+        .collect();
+    let mut alice = member(&nodes[0], "alice", "#tls").await;
+    let mut bob = member(&nodes[1], "bob", "#tls").await;
+    seen_joining(&mut alice, "bob").await;
+    bob.send("PRIVMSG #tls :encrypted on the way").await;
+    assert_eq!(alice.next_text().await, "encrypted on the way");
+
+    // Without the CA, the certificate is refused: one line, exit 2.
+    let line = refused_at_start(&redis.tls_url(), "no password");
+    assert!(line.contains("Redis"), "{line}");
+}

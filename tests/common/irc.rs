@@ -272,16 +272,35 @@ impl ChatServeProcess {
     /// A node of the cluster on the Redis at `redis`, named `name`, with IRC
     /// and the web front door; flood control off.
     pub fn node(redis: &str, name: &str) -> ChatServeProcess {
+        ChatServeProcess::node_with_env(redis, name, &[])
+    }
+
+    /// A node, with these environment variables set.
+    pub fn node_with_env(
+        redis: &str,
+        name: &str,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> ChatServeProcess {
         let store = ["--redis", redis, "--node", name];
-        ChatServeProcess::spawn(&store, &["--http", "127.0.0.1:0"], &["--flood", "off"])
+        let web = ["--http", "127.0.0.1:0"];
+        ChatServeProcess::spawn_with_env(&store, &web, &["--flood", "off"], env)
     }
 
     fn spawn(store: &[&str], http: &[&str], extra: &[&str]) -> ChatServeProcess {
+        ChatServeProcess::spawn_with_env(store, http, extra, &[])
+    }
+
+    fn spawn_with_env(
+        store: &[&str],
+        http: &[&str],
+        extra: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> ChatServeProcess {
         let mut args = vec!["chat", "serve", "--irc", "127.0.0.1:0"];
         args.extend_from_slice(store);
         args.extend_from_slice(http);
         args.extend_from_slice(extra);
-        let mut netkit = super::Netkit::spawn(&args);
+        let mut netkit = super::Netkit::spawn_with_env(&args, env);
         let addr = ready_addr(&netkit.line(), "irc");
         let http = (http[1] != "off").then(|| ready_addr(&netkit.line(), "http"));
         ChatServeProcess { netkit, addr, http }

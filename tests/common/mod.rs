@@ -294,8 +294,14 @@ impl Finished {
 
 impl Netkit {
     pub fn spawn(args: &[&str]) -> Self {
+        Self::spawn_with_env(args, &[])
+    }
+
+    /// Like [`spawn`](Netkit::spawn), with these environment variables set.
+    pub fn spawn_with_env(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Self {
         let mut child = Command::new(NETKIT)
             .args(args)
+            .envs(env.iter().copied())
             // Log output must not depend on the environment the tests run in.
             .env_remove("RUST_LOG")
             .stdin(Stdio::piped())

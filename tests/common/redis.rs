@@ -21,6 +21,8 @@ const PORT_ATTEMPTS: usize = 5;
 
 pub struct RedisServer {
     port: u16,
+    /// With TLS: the port of its TLS listener, beside the plain one.
+    tls_port: Option<u16>,
     dir: tempfile::TempDir,
     persistent: bool,
     /// `None` once stopped.
@@ -36,24 +38,32 @@ enum Failure {
 impl RedisServer {
     /// A Redis that keeps nothing on disk.
     pub fn start() -> RedisServer {
-        RedisServer::launch(false)
+        RedisServer::launch(false, false)
     }
 
     /// A Redis with an append-only file, fsynced before every reply.
     pub fn start_persistent() -> RedisServer {
-        RedisServer::launch(true)
+        RedisServer::launch(false, true)
     }
 
-    fn launch(persistent: bool) -> RedisServer {
+    /// A Redis that keeps nothing on disk and also serves TLS, with the
+    /// certificate of `localhost` from tests/data (see [`tls_url`](RedisServer::tls_url)).
+    pub fn start_tls() -> RedisServer {
+        RedisServer::launch(true, false)
+    }
+
+    fn launch(tls: bool, persistent: bool) -> RedisServer {
         let dir = tempfile::tempdir().expect("a directory for redis-server");
         let mut server = RedisServer {
             port: 0,
+            tls_port: None,
             dir,
             persistent,
             child: None,
         };
         for _ in 0..PORT_ATTEMPTS {
             server.port = free_port();
+            server.tls_port = tls.then(free_port);
             match server.spawn() {
                 Ok(child) => {
                     server.child = Some(child);
@@ -69,6 +79,12 @@ impl RedisServer {
     /// `redis://127.0.0.1:PORT/0`
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// `rediss://localhost:TLS_PORT/0`, for a Redis started with TLS.
+    pub fn tls_url(&self) -> String {
+        let port = self.tls_port.expect("a Redis started with TLS");
+        format!("rediss://localhost:{port}/0")
     }
 
     pub fn port(&self) -> u16 {
@@ -120,6 +136,17 @@ impl RedisServer {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("redis.log"))
             .stderr(log);
+        if let Some(port) = self.tls_port {
+            let data = |name: &str| super::tls::data(name);
+            command
+                .args(["--tls-port", &port.to_string(), "--tls-auth-clients", "no"])
+                .arg("--tls-cert-file")
+                .arg(data("localhost.pem"))
+                .arg("--tls-key-file")
+                .arg(data("localhost.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(data("ca.pem"));
+        }
         if self.persistent {
             command.args(["--appendonly", "yes", "--appendfsync", "always"]);
         } else {

@@ -282,7 +282,8 @@ pub struct FetchArgs {
     /// Write one JSON object per URL to FILE as each completes.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
-    /// Print results in input order (still as early as possible).
+    /// Print results in input order (still as early as possible); a slow URL
+    /// holds back at most twice --jobs others.
     #[arg(long)]
     pub ordered: bool,
     /// With -o: keep files already saved, continue partial ones with a Range request.

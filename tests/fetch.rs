@@ -654,3 +654,45 @@ fn the_library_yields_outcomes_in_completion_order() {
     assert_eq!(order, [(1, true), (0, true)]);
     assert_eq!(outcomes[0].body.as_ref().map(|b| b.len()), Some(5));
 }
+
+#[test]
+fn in_input_order_a_slow_url_holds_back_a_bounded_number_of_others() {
+    use futures::StreamExt;
+    let server = TestServer::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (early, total) = runtime.block_on(async {
+        let fetcher = netkit::fetch::Fetcher::builder()
+            .concurrency(2)
+            .ordered(true)
+            .build()
+            .unwrap();
+        // /slow answers after 30 s; the 20 others at once.
+        let urls: Vec<String> = std::iter::once(server.url("/slow"))
+            .chain((0..20).map(|i| server.url(&format!("/ok/{i}"))))
+            .collect();
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let mut outcomes =
+            std::pin::pin!(fetcher.fetch_all(futures::stream::iter(urls), cancel.clone()));
+        let mut early = Vec::new();
+        let wait = tokio::time::sleep(Duration::from_secs(1));
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                Some(outcome) = outcomes.next() => early.push(outcome.index),
+                _ = &mut wait => break,
+            }
+        }
+        cancel.cancel();
+        let rest = tokio::time::timeout(PATIENCE, outcomes.count())
+            .await
+            .expect("the rest ends once cancelled");
+        let total = early.len() + rest;
+        (early, total)
+    });
+    // Twice the concurrency past the slow first URL: the 3 after it, no more.
+    assert_eq!(early, [1, 2, 3]);
+    assert_eq!(total, 21, "every URL gets its outcome");
+}

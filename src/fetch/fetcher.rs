@@ -79,6 +79,7 @@ pub struct FetcherBuilder {
     extra_roots: Vec<Vec<u8>>,
     output_dir: Option<PathBuf>,
     resume: bool,
+    ordered: bool,
 }
 
 impl Default for FetcherBuilder {
@@ -96,6 +97,7 @@ impl Default for FetcherBuilder {
             extra_roots: Vec::new(),
             output_dir: None,
             resume: false,
+            ordered: false,
         }
     }
 }
@@ -170,6 +172,16 @@ impl FetcherBuilder {
 
     /// With an output directory: keep files already complete and continue
     /// partial ones with a Range request.
+    /// For a consumer that uses the outcomes in input order: a URL starts
+    /// only while it is less than twice the concurrency past the first one not
+    /// finished, so that a slow URL holds back at most that many finished
+    /// results (and their bodies) instead of the whole list. Outcomes are
+    /// still yielded as they complete.
+    pub fn ordered(mut self, ordered: bool) -> Self {
+        self.ordered = ordered;
+        self
+    }
+
     pub fn resume(mut self, resume: bool) -> Self {
         self.resume = resume;
         self
@@ -301,6 +313,13 @@ impl Shared {
 
     pub fn rate(&self) -> Option<f64> {
         self.settings.rate
+    }
+
+    /// With [`ordered`](FetcherBuilder::ordered): how far past the first URL
+    /// not finished a URL may start.
+    pub fn ordered_window(&self) -> Option<u64> {
+        let window = self.settings.concurrency.saturating_mul(2) as u64;
+        self.settings.ordered.then_some(window)
     }
 
     /// Opens the part file for `path` (of a body of `len` bytes, if known)

@@ -8,8 +8,13 @@
 //! limit (or slow), URLs for other hosts further down the input still start.
 //! If the whole window is taken by URLs for busy hosts, reading pauses until one
 //! of them starts: that is the bound, and the price is only throughput.
+//!
+//! For a consumer that prints in input order (`ordered`), a URL starts only
+//! within a window past the first URL not finished: the first URL is always
+//! within it, so nothing stalls, and a slow one holds back at most the window's
+//! results.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,6 +67,9 @@ struct Scheduler {
     queued: usize,
     tasks: JoinSet<Outcome>,
     in_flight: HashMap<Id, InFlight>,
+    /// The first input position not finished, and the finished ones past it.
+    unfinished: u64,
+    finished_past: BTreeSet<u64>,
 }
 
 pub(crate) async fn run<S>(
@@ -82,6 +90,8 @@ pub(crate) async fn run<S>(
         queued: 0,
         tasks: JoinSet::new(),
         in_flight: HashMap::new(),
+        unfinished: 0,
+        finished_past: BTreeSet::new(),
     };
     let mut index = 0;
     let mut input_done = false;
@@ -148,6 +158,10 @@ fn cancelled() -> Failure {
 impl Scheduler {
     /// Hands an outcome to the consumer; false if it is gone (stop everything).
     async fn send(&mut self, outcome: Outcome) -> bool {
+        self.finished_past.insert(outcome.index);
+        while self.finished_past.remove(&self.unfinished) {
+            self.unfinished += 1;
+        }
         if self.out.send(outcome).await.is_ok() {
             return true;
         }
@@ -217,10 +231,17 @@ impl Scheduler {
         }
         let (limit, per_host) = (self.shared.concurrency(), self.shared.per_host());
         let interval = self.shared.rate().map(|r| Duration::from_secs_f64(1.0 / r));
+        let before = self
+            .shared
+            .ordered_window()
+            .map_or(u64::MAX, |window| self.unfinished.saturating_add(window));
         let now = Instant::now();
         let mut wake: Option<Instant> = None;
         for (key, host) in &mut self.hosts {
-            while self.tasks.len() < limit && host.active < per_host && !host.queue.is_empty() {
+            while self.tasks.len() < limit
+                && host.active < per_host
+                && host.queue.front().is_some_and(|job| job.index < before)
+            {
                 if let Some(at) = host.next_start
                     && at > now
                 {

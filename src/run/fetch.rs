@@ -68,7 +68,8 @@ pub async fn fetch(args: FetchArgs) -> Result<ExitCode> {
         })
         .max_size(args.max_size)
         .output_dir(args.output.clone())
-        .resume(args.resume);
+        .resume(args.resume)
+        .ordered(args.ordered);
     for (name, value) in args.headers {
         builder = builder.header(name, value);
     }

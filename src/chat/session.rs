@@ -145,7 +145,8 @@ pub(crate) struct Session {
     held: RefCell<VecDeque<Release>>,
     /// In a cluster, a registration waiting for the log to say whether its
     /// nick was free; no line is read meanwhile.
-    claim: Option<(oneshot::Receiver<Claimed>, String)>,
+    /// Boxed: every connected client's task holds this field.
+    claim: Option<Box<(oneshot::Receiver<Claimed>, String)>>,
 }
 
 impl Session {
@@ -212,7 +213,7 @@ impl Session {
                 claimed = async { (&mut self.claim.as_mut().expect("claiming").0).await },
                     if self.claim.is_some() =>
                 {
-                    let (_, nick) = self.claim.take().expect("claiming");
+                    let (_, nick) = *self.claim.take().expect("claiming");
                     match claimed {
                         Ok(result) => self.registered(result, &nick),
                         // Never written to the log (Redis lost it).
@@ -845,7 +846,7 @@ impl Session {
         pending.unregistered = None;
         match self.ctx.hub.register(registration) {
             Registering::Done(result) => self.registered(result, &nick),
-            Registering::Pending(claim) => self.claim = Some((claim, nick)),
+            Registering::Pending(claim) => self.claim = Some(Box::new((claim, nick))),
         }
         None
     }

@@ -86,16 +86,26 @@ async fn users_on_different_nodes_share_channels_and_private_messages() {
     loop {
         let reply = bob.next().await;
         match reply.command.as_str() {
-            "352" => who.push(reply.param(5).unwrap().to_string()),
+            "352" => who.push((
+                reply.param(5).unwrap().to_string(),
+                reply.param(4).unwrap().to_string(),
+            )),
             "315" => break,
             _ => {}
         }
     }
     who.sort();
-    assert_eq!(who, ["alice", "bob"]);
+    let on = |nick: &str, server: &str| (nick.to_string(), server.to_string());
+    assert_eq!(
+        who,
+        [on("alice", "a"), on("bob", "b")],
+        "users and their servers"
+    );
     bob.send("WHOIS alice").await;
     let whois = bob.skip_to_any(&["311"]).await;
     assert_numeric(&whois, "311", &["alice", "alice", "127.0.0.1"]);
+    let server = bob.skip_to_any(&["312"]).await;
+    assert_numeric(&server, "312", &["alice", "a"]);
 
     // A topic and a mode set on one node are seen on the other, and hold there.
     alice.send("TOPIC #rust :cluster topic").await;

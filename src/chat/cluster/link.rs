@@ -204,12 +204,13 @@ impl Link {
 
     /// Publishes this node's return with `clients`, before anything else,
     /// and ends the split; gives the new epoch.
-    pub(crate) fn rejoin(&self, clients: Vec<Rejoining>, locals: Locals) -> u64 {
+    pub(crate) fn rejoin(&self, server: &str, clients: Vec<Rejoining>, locals: Locals) -> u64 {
         let mut queue = self.lock();
         queue.split = false;
         queue.epoch += 1;
         let logged = Logged::Rejoin {
             node: self.node,
+            server: server.to_string(),
             clients: clients.clone(),
         };
         self.push(&mut queue, &logged, |op| Waiting::Rejoin {

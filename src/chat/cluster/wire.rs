@@ -38,6 +38,8 @@ pub(crate) enum Logged {
         user: String,
         host: String,
         realname: String,
+        /// The name of the server (node) it is on.
+        server: String,
     },
     /// A registered client's event.
     Event { id: ClientId, event: Event },
@@ -46,7 +48,12 @@ pub(crate) enum Logged {
     NodeGone { node: u32, reason: String },
     /// A node is back after a split, with the clients it has now: they replace
     /// whatever the network still had of that node.
-    Rejoin { node: u32, clients: Vec<Rejoining> },
+    Rejoin {
+        node: u32,
+        /// The node's server name.
+        server: String,
+        clients: Vec<Rejoining>,
+    },
 }
 
 /// A client of a node that rejoins, as that node has it.

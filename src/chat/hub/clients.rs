@@ -2,6 +2,7 @@
 //! outbound queues, or held for the commit thread while a commit is pending.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -43,6 +44,10 @@ pub(super) struct Client {
     pub wallops: bool,
     /// The AWAY message, while the client is away.
     pub away: Option<String>,
+    /// In a cluster, the server (node) it is on, for WHO and WHOIS; alone,
+    /// `None`: this server.
+    #[serde(default)]
+    pub server: Option<Arc<str>>,
 }
 
 impl Client {
@@ -67,6 +72,7 @@ impl Client {
             invisible: false,
             wallops: false,
             away: None,
+            server: None,
         }
     }
 

@@ -9,6 +9,7 @@
 //! (see [`Stamp`]), so a message has the same time and msgid everywhere.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -107,7 +108,7 @@ impl Hub {
                 // are put back here at least.
                 Waiting::Rejoin {
                     clients, locals, ..
-                } => self.rejoin(&mut state, node, clients, locals),
+                } => self.rejoin(&mut state, (node, self.server.clone()), clients, locals),
                 // Published before this entry and never written: nothing
                 // was applied, nothing more will come.
                 Waiting::Event { done: d, .. } => {
@@ -125,16 +126,19 @@ impl Hub {
                 user,
                 host,
                 realname,
+                server,
             } => {
                 match registration {
                     Some((registration, result)) => {
                         let _ = result.send(self.admit(&mut state, id, *registration));
                     }
-                    None => admit_remote(
-                        &mut state,
-                        id,
-                        Client::new(nick, user, host, realname, None),
-                    ),
+                    None => {
+                        let client = Client {
+                            server: Some(Arc::from(server)),
+                            ..Client::new(nick, user, host, realname, None)
+                        };
+                        admit_remote(&mut state, id, client);
+                    }
                 }
                 id
             }
@@ -151,8 +155,13 @@ impl Hub {
                 }
                 0
             }
-            Logged::Rejoin { node, clients } => {
-                self.rejoin(&mut state, node, clients, locals.unwrap_or_default());
+            Logged::Rejoin {
+                node,
+                server,
+                clients,
+            } => {
+                let (server, locals) = (Arc::from(server), locals.unwrap_or_default());
+                self.rejoin(&mut state, (node, server), clients, locals);
                 0
             }
         };
@@ -209,7 +218,10 @@ impl Hub {
                 // A return not back yet: this node's clients stay here.
                 Waiting::Rejoin {
                     clients, locals, ..
-                } => self.rejoin(&mut state, link.node(), clients, locals),
+                } => {
+                    let node = (link.node(), self.server.clone());
+                    self.rejoin(&mut state, node, clients, locals);
+                }
                 Waiting::Quiet { .. } => {}
                 Waiting::After { work, done } => after.push((work, done)),
             }
@@ -279,7 +291,7 @@ impl Hub {
                 LogId::default()
             }
         };
-        let epoch = link.rejoin(clients, locals);
+        let epoch = link.rejoin(&self.config.server_name, clients, locals);
         Ok((epoch, from))
     }
 
@@ -297,7 +309,13 @@ impl Hub {
     /// channels listed. Others see the differences (quits, nick changes, parts
     /// and joins); the node's own clients get their queues back and a NAMES
     /// of each of their channels, whose members may have changed meanwhile.
-    fn rejoin(&self, state: &mut State, node: u32, clients: Vec<Rejoining>, mut locals: Locals) {
+    fn rejoin(
+        &self,
+        state: &mut State,
+        (node, server): (u32, Arc<str>),
+        clients: Vec<Rejoining>,
+        mut locals: Locals,
+    ) {
         state.log.gone.remove(&node);
         let listed: HashSet<ClientId> = clients.iter().map(|c| c.id).collect();
         let stale: Vec<ClientId> = state
@@ -332,6 +350,7 @@ impl Hub {
             let nick = free_nick(state, &rejoining.nick, id);
             rename(state, id, &rejoining.nick, &nick);
             if let Some(client) = state.clients.map.get_mut(&id) {
+                client.server = Some(server.clone());
                 client.oper = rejoining.oper;
                 client.invisible = rejoining.invisible;
                 client.wallops = rejoining.wallops;

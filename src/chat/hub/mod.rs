@@ -111,6 +111,8 @@ pub(crate) struct Hub {
     unregistered: Arc<AtomicUsize>,
     /// In a cluster, where events go to be ordered before they are applied.
     cluster: Option<Link>,
+    /// The server name, shared by this node's clients in a cluster.
+    server: Arc<str>,
 }
 
 /// What [`Hub::register`] gives: the outcome, or where it will come from in a
@@ -133,6 +135,7 @@ impl Hub {
             ..State::default()
         };
         Hub {
+            server: Arc::from(config.server_name.as_str()),
             config,
             pipeline,
             metrics,
@@ -266,6 +269,7 @@ impl Hub {
                     user: registration.user.clone(),
                     host: registration.host.clone(),
                     realname: registration.realname.clone(),
+                    server: self.config.server_name.clone(),
                 };
                 match link.publish_registration(id, &logged, Box::new(registration)) {
                     Ok(claim) => return Registering::Pending(claim),
@@ -310,6 +314,8 @@ impl Hub {
             id,
             Client {
                 caps: registration.caps,
+                // In a cluster every node, and every snapshot, must know.
+                server: self.cluster.as_ref().map(|_| self.server.clone()),
                 ..client
             },
         );

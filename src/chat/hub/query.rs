@@ -136,7 +136,7 @@ fn who(state: &State, asker: &Asker, mask: &str) -> Vec<Message> {
                 channel,
                 &client.user,
                 &client.host,
-                server,
+                client.server.as_deref().unwrap_or(server),
                 &client.nick,
                 &flags,
             ])
@@ -210,7 +210,13 @@ fn whois(state: &State, asker: &Asker, target: &str) -> Vec<Message> {
             replies.push(
                 asker
                     .numeric(RPL_WHOISSERVER)
-                    .with_params([&client.nick, &asker.config.server_name])
+                    .with_params([
+                        &client.nick,
+                        client
+                            .server
+                            .as_deref()
+                            .unwrap_or(&asker.config.server_name),
+                    ])
                     .with_param(&asker.config.network),
             );
             if client.oper {

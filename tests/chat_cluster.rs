@@ -551,3 +551,33 @@ async fn nodes_reach_redis_over_tls() {
     let line = refused_at_start(&redis.tls_url(), "no password");
     assert!(line.contains("Redis"), "{line}");
 }
+
+#[tokio::test]
+async fn invitations_and_bans_set_on_one_node_hold_on_the_other() {
+    let (_redis, nodes) = cluster(2);
+    let mut alice = member(&nodes[0], "alice", "#priv").await;
+    let mut bob = Client::register(nodes[1].addr, "bob").await;
+    let mut carol = Client::register(nodes[1].addr, "carol").await;
+    alice.send("MODE #priv +i").await;
+    alice.skip_to_any(&["MODE"]).await;
+    bob.send("JOIN #priv").await;
+    let refused = bob.skip_to_any(&["473"]).await;
+    assert_numeric(&refused, "473", &["#priv"]);
+
+    alice.send("INVITE bob #priv").await;
+    alice.skip_to_any(&["341"]).await;
+    let invite = bob.skip_to_any(&["INVITE"]).await;
+    assert_eq!(
+        (nick_of(&invite), invite.params.as_slice()),
+        ("alice", &["bob".to_string(), "#priv".to_string()][..])
+    );
+    bob.join("#priv").await;
+
+    alice.send("MODE #priv -i+b carol!*@*").await;
+    alice.skip_to_any(&["MODE"]).await;
+    bob.skip_to_any(&["MODE"]).await;
+    carol.send("JOIN #priv").await;
+    let banned = carol.skip_to_any(&["474"]).await;
+    assert_numeric(&banned, "474", &["#priv"]);
+    assert_eq!(names(&mut bob, "#priv").await, ["alice", "bob"]);
+}

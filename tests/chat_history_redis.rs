@@ -434,6 +434,15 @@ fn messages_of_a_split_node_are_stored_once_in_the_order_written() {
     let texts: Vec<&str> = page.iter().map(|e| e.text.as_str()).collect();
     assert_eq!(texts, ["message 1", "message 2", "message 3"]);
     assert_eq!(page[0].msgid, alone[0].msgid);
+    // Their msgids anchor pages like any other.
+    let texts = |page: &Page| -> Vec<String> {
+        let entries = store.page("#solo", page, 10).unwrap();
+        entries.into_iter().map(|e| e.text).collect()
+    };
+    let anchor = |i: usize| Anchor::MsgId(alone[i].msgid.clone());
+    assert_eq!(texts(&Page::Before(anchor(2))), ["message 1", "message 2"]);
+    assert_eq!(texts(&Page::After(anchor(0))), ["message 2", "message 3"]);
+    assert_eq!(texts(&Page::Between(anchor(0), anchor(2))), ["message 2"]);
 }
 
 #[test]

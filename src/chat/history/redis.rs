@@ -12,8 +12,12 @@
 //! nodes of its tree as it adds, so a stream may hold a node's worth (100 by
 //! default) more, and there is no upkeep to do.
 //!
+//! A node cut off from the cluster numbers its messages alone: their msgids
+//! decode to no ID, so they are added with the next ID when written, once
+//! (the hash [`MSGIDS`] keeps which were, and the ID each got).
+//!
 //! Pages mean what they mean in SQLite. A msgid anchor stands for the stream
-//! ID it decodes to, a time anchor for every ID of its millisecond, and
+//! ID it decodes to (or the one noted for it in [`MSGIDS`]), a time anchor for every ID of its millisecond, and
 //! anchors are excluded, so each page is XRANGE or XREVRANGE between the IDs
 //! next to its anchors. A msgid anchor must be an entry of that channel's
 //! stream or the page is empty.
@@ -33,6 +37,7 @@
 //! second wait would only double the stall of the commit thread.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ::redis::streams::{StreamId, StreamRangeReply};
@@ -46,19 +51,22 @@ use crate::chat::irc::irc_lower;
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Adds a batch. KEYS[i] is the stream of entry i; ARGV[1] is the MAXLEN,
-/// then come six values per entry: its ID (or `*` for an entry of a split
-/// node) and its five fields.
+/// ARGV[2] the hash of [`MSGIDS`], then come six values per entry: its ID (or
+/// `*` for an entry of a split node) and its five fields.
 const COMMIT: &str = r"
-local limit = ARGV[1]
+local limit, MSGIDS = ARGV[1], ARGV[2]
 for i, key in ipairs(KEYS) do
-    local at = 2 + (i - 1) * 6
-    -- An entry of a split node has no ID of its own: it is added once, as
-    -- the set of such msgids says.
-    local new = ARGV[at] ~= '*' or redis.call('HSETNX', 'netkit:msgids', ARGV[at + 1], key) == 1
+    local at = 3 + (i - 1) * 6
+    -- An entry of a split node has no ID of its own: it is added once, and
+    -- the ID it gets is noted by msgid, for CHATHISTORY anchors.
+    local new = ARGV[at] ~= '*' or redis.call('HSETNX', MSGIDS, ARGV[at + 1], '') == 1
     if new then
         local added = redis.pcall('XADD', key, 'MAXLEN', '~', limit, ARGV[at],
             'msgid', ARGV[at + 1], 'channel', ARGV[at + 2], 'source', ARGV[at + 3],
             'command', ARGV[at + 4], 'text', ARGV[at + 5])
+        if ARGV[at] == '*' and type(added) == 'string' then
+            redis.call('HSET', MSGIDS, ARGV[at + 1], added)
+        end
         -- An ID the stream has already: committed before, here or by another node.
         if type(added) == 'table' and added.err
             and not string.find(added.err, 'equal or smaller', 1, true) then
@@ -68,6 +76,8 @@ for i, key in ipairs(KEYS) do
 end
 ";
 
+/// The stream IDs of entries written by a split node, by msgid.
+const MSGIDS: &str = "netkit:msgids";
 /// Most pending entries written in one request.
 const FLUSH_CHUNK: usize = 1024;
 /// Most entries kept in memory while Redis cannot be reached; past them,
@@ -240,6 +250,11 @@ fn id(ms: u64, n: u64) -> Id {
     (u128::from(ms) << 64) | u128::from(n)
 }
 
+fn parse_id(text: &str) -> Option<Id> {
+    let (ms, n) = text.split_once('-')?;
+    Some(id(ms.parse().ok()?, n.parse().ok()?))
+}
+
 fn show(id: Id) -> String {
     format!("{}-{}", id >> 64, id as u64)
 }
@@ -291,7 +306,7 @@ struct Plan<'a> {
 }
 
 /// What `page` reads; `None` for an anchor that is no msgid at all.
-fn plan<'a>(page: &'a Page, n: usize) -> Option<Plan<'a>> {
+fn plan<'a>(page: &'a Page, n: usize, written: &HashMap<&str, Id>) -> Option<Plan<'a>> {
     let mut checks = Vec::new();
     // The first and the last ID an anchor stands for.
     let mut at = |anchor: &'a Anchor| match anchor {
@@ -300,8 +315,13 @@ fn plan<'a>(page: &'a Page, n: usize) -> Option<Plan<'a>> {
             Some((id(ms, 0), id(ms, u64::MAX)))
         }
         Anchor::MsgId(msgid) => {
-            let (ms, seq) = decode(msgid)?;
-            let at = id(ms, seq >> 8);
+            let at = match written.get(msgid.as_str()) {
+                Some(&at) => at,
+                None => {
+                    let (ms, seq) = decode(msgid)?;
+                    id(ms, seq >> 8)
+                }
+            };
             checks.push((at, msgid.as_str()));
             Some((at, at))
         }
@@ -381,13 +401,38 @@ impl RedisHistory {
         Ok(())
     }
 
+    /// The stream IDs of a page's msgid anchors that a split node made (they
+    /// do not decode to one), as noted when they were written.
+    fn written_ids<'a>(&self, page: &'a Page) -> Result<HashMap<&'a str, Id>, HistoryError> {
+        let anchors = match page {
+            Page::Latest(anchor) => anchor.iter().collect(),
+            Page::Before(a) | Page::After(a) | Page::Around(a) => vec![a],
+            Page::Between(a, b) => vec![a, b],
+        };
+        let mut written = HashMap::new();
+        for anchor in anchors {
+            if let Anchor::MsgId(msgid) = anchor
+                && decode(msgid).is_some()
+                && !is_cluster_msgid(msgid)
+            {
+                let at: Option<String> = self.run("reading from", |conn| {
+                    ::redis::cmd("HGET").arg(MSGIDS).arg(msgid).query(conn)
+                })?;
+                if let Some(at) = at.and_then(|at| parse_id(&at)) {
+                    written.insert(msgid.as_str(), at);
+                }
+            }
+        }
+        Ok(written)
+    }
+
     /// Writes a batch in one request.
     fn write(&self, batch: &[Entry]) -> RedisResult<()> {
         if batch.is_empty() {
             return Ok(());
         }
         let mut script = self.commit.prepare_invoke();
-        script.arg(self.limit);
+        script.arg(self.limit).arg(MSGIDS);
         for entry in batch {
             // A message of the log has its ID; one of a node cut off from
             // the cluster gets the next ID when it is written.
@@ -468,7 +513,8 @@ impl History for RedisHistory {
     }
 
     fn page(&self, channel: &str, page: &Page, n: usize) -> Result<Vec<Entry>, HistoryError> {
-        let Some(Plan { checks, ranges }) = plan(page, n) else {
+        let written = self.written_ids(page)?;
+        let Some(Plan { checks, ranges }) = plan(page, n, &written) else {
             return Ok(Vec::new());
         };
         let key = stream_key(channel);

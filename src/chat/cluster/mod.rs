@@ -6,7 +6,7 @@
 //!   the log by this node's publisher, not applied on the spot;
 //! - this node's reader applies every entry, its own and the others', to the
 //!   hub; what waited for an entry of this node (a release, a registration) is
-//!   completed then ([`link`]);
+//!   completed then (`link`);
 //! - channel messages are committed to Redis history (a stream per channel,
 //!   ids derived from the log entry) before any node delivers them;
 //! - each node refreshes a heartbeat key; a node whose key expired is written

@@ -14,12 +14,12 @@
 //!
 //! A node cut off from the cluster numbers its messages alone: their msgids
 //! decode to no ID, so they are added with the next ID when written, once
-//! (the hash [`MSGIDS`] keeps which were, and the ID each got).
+//! (the hash `netkit:msgids` keeps which were, and the ID each got).
 //!
 //! Pages mean what they mean in SQLite. A msgid anchor stands for the stream
-//! ID it decodes to (or the one noted for it in [`MSGIDS`]), a time anchor for every ID of its millisecond, and
-//! anchors are excluded, so each page is XRANGE or XREVRANGE between the IDs
-//! next to its anchors. A msgid anchor must be an entry of that channel's
+//! ID it decodes to (or the one noted for it in `netkit:msgids`), a time
+//! anchor for every ID of its millisecond, and anchors are excluded, so each
+//! page is XRANGE or XREVRANGE between the IDs next to its anchors. A msgid anchor must be an entry of that channel's
 //! stream or the page is empty.
 //!
 //! `Ok` from a commit means Redis replied; what is durable then is what Redis
@@ -479,7 +479,7 @@ impl RedisHistory {
 
 impl History for RedisHistory {
     /// Writes a batch; if Redis cannot be reached, keeps it in memory to
-    /// write once Redis is back (up to [`MAX_PENDING`] messages): a node cut
+    /// write once Redis is back (up to `MAX_PENDING` messages): a node cut
     /// off from the cluster goes on serving its own users, whose messages
     /// then reach Redis late rather than never.
     fn commit(&mut self, batch: &[Entry]) -> Result<(), HistoryError> {

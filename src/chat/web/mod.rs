@@ -6,9 +6,9 @@
 //! in that task under a deadline, as for `--ircs`. Routing is axum's.
 //!
 //! - `GET /` (and `/ws`) with `Upgrade: websocket`: an IRC session over
-//!   WebSocket (see [`ws`]); without it, `/` is the page.
+//!   WebSocket (see `ws`); without it, `/` is the page.
 //! - `/app.js` and the modules it imports, `/style.css`: the page's scripts
-//!   and style, embedded in the binary (see [`page`]).
+//!   and style, embedded in the binary (see `page`).
 //! - `/healthz`: 200 while serving. `/metrics`: Prometheus text.
 
 mod page;

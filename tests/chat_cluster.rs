@@ -415,6 +415,8 @@ async fn nodes_serve_their_own_users_while_redis_is_away_and_history_keeps_every
         seen.push(text);
     }
     assert_eq!(names(&mut anna, "#r").await, ["alice", "anna"]);
+    let split = get_metrics(nodes[0].http.unwrap()).await;
+    assert_eq!(sample(&split, "netkit_chat_cluster_split"), 1.0, "{split}");
 
     redis.restart();
     // Back together: each gets a fresh NAMES, and everyone is there again.
@@ -433,6 +435,17 @@ async fn nodes_serve_their_own_users_while_redis_is_away_and_history_keeps_every
         }
         assert_eq!(all, everyone, "{}", client.nick);
     }
+    let joined = get_metrics(nodes[0].http.unwrap()).await;
+    assert_eq!(
+        sample(&joined, "netkit_chat_cluster_split"),
+        0.0,
+        "{joined}"
+    );
+    assert_eq!(
+        sample(&joined, "netkit_chat_cluster_resyncs_total"),
+        1.0,
+        "{joined}"
+    );
     for i in 0..3 {
         let text = format!("after {i}");
         say(&mut bea, &text, &mut [&mut alice, &mut anna, &mut bob]).await;
@@ -580,4 +593,49 @@ async fn invitations_and_bans_set_on_one_node_hold_on_the_other() {
     let banned = carol.skip_to_any(&["474"]).await;
     assert_numeric(&banned, "474", &["#priv"]);
     assert_eq!(names(&mut bob, "#priv").await, ["alice", "bob"]);
+}
+
+#[tokio::test]
+async fn a_node_that_starts_late_takes_the_state_from_the_snapshot() {
+    let (redis, nodes) = cluster(1);
+    let mut alice = member(&nodes[0], "alice", "#snap").await;
+    alice.send("TOPIC #snap :kept in the snapshot").await;
+    alice.skip_to_any(&["TOPIC"]).await;
+    // Nodes save a snapshot every ten seconds; once one holds the topic, the
+    // log before it may go, as trimming does.
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let mut saved = false;
+    for _ in 0..60 {
+        let state: Option<String> = redis::cmd("HGET")
+            .arg(&["netkit:snapshot", "state"])
+            .query(&mut conn)
+            .unwrap();
+        saved = state.is_some_and(|s| s.contains("kept in the snapshot"));
+        if saved {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(saved, "no snapshot with the topic within 15 s");
+    redis::cmd("XTRIM")
+        .arg(&["netkit:log", "MAXLEN", "0"])
+        .query::<()>(&mut conn)
+        .unwrap();
+
+    let late = node(&redis, 1);
+    let mut bob = member(&late, "bob", "#snap").await;
+    assert_eq!(names(&mut bob, "#snap").await, ["alice", "bob"]);
+    bob.send("TOPIC #snap").await;
+    let topic = bob.skip_to_any(&["332"]).await;
+    assert_eq!(topic.params.last().unwrap(), "kept in the snapshot");
+    bob.send("WHOIS alice").await;
+    let server = bob.skip_to_any(&["312"]).await;
+    assert_numeric(&server, "312", &["alice", "a"]);
+    // And the two talk.
+    seen_joining(&mut alice, "bob").await;
+    alice.send("PRIVMSG #snap :hello latecomer").await;
+    assert_eq!(bob.next_text().await, "hello latecomer");
 }

@@ -83,6 +83,9 @@ pub(crate) struct Outgoing {
     pub entry: String,
 }
 
+/// The queue to the publisher is unbounded, and bounded by construction like
+/// the commit queue: a session has at most `MAX_HELD_COMMANDS` entries
+/// waiting (see `limits`), and sessions are capped by `--max-clients`.
 pub(crate) struct Link {
     /// This node's number in the cluster: the high half of its clients' ids.
     node: u32,

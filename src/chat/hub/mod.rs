@@ -280,7 +280,8 @@ impl Hub {
             None => {
                 let mut state = self.lock();
                 state.next_id += 1;
-                (state.next_id, registration)
+                let id = state.next_id;
+                return Registering::Done(self.admit(&mut state, id, registration));
             }
         };
         Registering::Done(self.admit(&mut self.lock(), id, registration))

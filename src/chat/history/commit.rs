@@ -275,7 +275,13 @@ impl Committer {
                         continue;
                     }
                     match self.queue.recv_timeout(IDLE_TICK) {
-                        Ok(job) => job,
+                        Ok(job) => {
+                            // Woken by the first item of a burst: let the
+                            // sessions queue the rest of it, so that it is
+                            // committed and released as one batch.
+                            std::thread::yield_now();
+                            job
+                        }
                         Err(RecvTimeoutError::Timeout) => {
                             upkeep_ok = true;
                             continue;

@@ -94,9 +94,19 @@ impl Outbound {
     /// Queues one line (with its CR LF). Never waits. A line pushed after closing
     /// started is dropped: the client is leaving and nothing more is owed to it.
     pub(crate) fn push(&self, line: Bytes) -> Result<(), SendQExceeded> {
+        if self.push_unwoken(line)? {
+            self.wake();
+        }
+        Ok(())
+    }
+
+    /// Like [`push`](Outbound::push), but leaves waking the writer to the
+    /// caller: true when it must be woken (with [`wake`](Outbound::wake)) for
+    /// this line to leave.
+    pub(crate) fn push_unwoken(&self, line: Bytes) -> Result<bool, SendQExceeded> {
         let mut queue = self.shared.lock();
         if queue.closing {
-            return Ok(());
+            return Ok(false);
         }
         if queue.bytes + line.len() > self.shared.limit {
             let dropped: usize = queue.lines.drain(..).map(|line| line.len()).sum();
@@ -112,11 +122,12 @@ impl Outbound {
         let wake = queue.lines.is_empty();
         queue.bytes += line.len();
         queue.lines.push(line);
-        drop(queue);
-        if wake {
-            self.shared.wake.notify_one();
-        }
-        Ok(())
+        Ok(wake)
+    }
+
+    /// Wakes the writer for lines pushed with [`push_unwoken`](Outbound::push_unwoken).
+    pub(crate) fn wake(&self) {
+        self.shared.wake.notify_one();
     }
 
     /// Starts closing: what is queued is still written, then `last`. Only the

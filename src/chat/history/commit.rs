@@ -7,11 +7,12 @@
 //! matters because the hub pushes under its lock.
 //!
 //! The thread also releases: it pushes the held lines into the outbound
-//! queues itself, which wakes each receiver's writer task from outside the
-//! runtime. Handing each batch to a task on the runtime instead (one remote
-//! wake per batch, local wakes for the writers) was measured here too: with the
-//! server on one core it cost 25% more CPU per delivery and 25% less
-//! throughput, so the thread keeps the job.
+//! queues itself. Handing each batch to a task on the runtime instead was
+//! measured here too: with the server on one core it cost 25% more CPU per
+//! delivery and 25% less throughput, so the thread keeps the job. Waking the
+//! writers is another matter: a task woken from outside the runtime costs a
+//! system call (waking the runtime's thread) per writer, so the thread hands
+//! the batch's writers to a task on the runtime, which wakes them all at once.
 //!
 //! A push that overflows a receiver's queue closes that queue, and the
 //! receiver's session then leaves as after any overflow (`SendQ exceeded`).
@@ -23,7 +24,7 @@ use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc as channel, oneshot};
 
 use super::{Entry, History, HistoryError};
 use crate::chat::metrics::Metrics;
@@ -178,6 +179,7 @@ impl Pipeline {
         let committer = Committer {
             store,
             queue,
+            waker: Waker::start(),
             in_flight: in_flight.clone(),
             stats: Stats::default(),
             metrics,
@@ -225,7 +227,7 @@ impl Pipeline {
                 batch: vec![(item, released)],
                 ok: false,
             };
-            release(refused, &super::NoHistory, &self.in_flight);
+            release(refused, &super::NoHistory, &self.in_flight, &Waker::Here);
         }
     }
 
@@ -241,6 +243,7 @@ impl Pipeline {
 struct Committer {
     store: Box<dyn History>,
     queue: mpsc::Receiver<Job>,
+    waker: Waker,
     in_flight: Arc<AtomicUsize>,
     stats: Stats,
     metrics: Arc<Metrics>,
@@ -371,7 +374,7 @@ impl Committer {
             batch: std::mem::take(batch),
             ok: committed,
         };
-        release(done, &*self.store, &self.in_flight);
+        release(done, &*self.store, &self.in_flight, &self.waker);
     }
 
     /// Runs one round of upkeep; false if it failed.
@@ -389,34 +392,82 @@ impl Committer {
     }
 }
 
+/// Who wakes the writers of a released batch.
+enum Waker {
+    /// The caller, at once: it is on the runtime, or there is no runtime.
+    Here,
+    /// A task on the runtime, which gets each batch's writers in one message.
+    Task(channel::UnboundedSender<Vec<Outbound>>),
+}
+
+impl Waker {
+    /// A waking task on the current runtime, if there is one.
+    fn start() -> Waker {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Waker::Here;
+        };
+        let (writers, mut batches) = channel::unbounded_channel::<Vec<Outbound>>();
+        runtime.spawn(async move {
+            while let Some(batch) = batches.recv().await {
+                batch.iter().for_each(Outbound::wake);
+            }
+        });
+        Waker::Task(writers)
+    }
+
+    fn wake(&self, writers: Vec<Outbound>) {
+        let writers = match self {
+            Waker::Task(task) => match task.send(writers) {
+                Ok(()) => return,
+                // The runtime is shutting down: wake them here.
+                Err(channel::error::SendError(writers)) => writers,
+            },
+            Waker::Here => writers,
+        };
+        writers.iter().for_each(Outbound::wake);
+    }
+}
+
 /// Pushes a committed batch's lines into the outbound queues, item after item,
-/// answers its lookups, and tells each waiting session.
-fn release(committed: Committed, store: &dyn History, in_flight: &AtomicUsize) {
-    for (item, released) in committed.batch {
+/// answers its lookups, wakes the writers, and tells each waiting session.
+fn release(committed: Committed, store: &dyn History, in_flight: &AtomicUsize, waker: &Waker) {
+    let mut batch = committed.batch;
+    let mut writers = Vec::new();
+    let mut queue = |out: &Outbound, line: Bytes| {
+        // An overflow closes that receiver's queue; its session leaves.
+        if let Ok(true) = out.push_unwoken(line) {
+            writers.push(out.clone());
+        }
+    };
+    for (item, _) in &mut batch {
         for fanout in &item.lines {
             if fanout.stored && !committed.ok {
                 continue;
             }
             for out in &fanout.to {
-                // An overflow closes that receiver's queue; its session leaves.
-                let _ = out.push(fanout.line.clone());
+                queue(out, fanout.line.clone());
             }
         }
-        if let Some(lookup) = item.lookup {
+        if let Some(lookup) = item.lookup.take() {
             match catch_unwind(AssertUnwindSafe(|| (lookup.read)(store))) {
                 Ok(lines) => {
                     for line in lines {
-                        let _ = lookup.to.push(line);
+                        queue(&lookup.to, line);
                     }
                 }
                 Err(_) => tracing::error!("a history lookup failed unexpectedly"),
             }
         }
         if !committed.ok
-            && let Some((sender, notice)) = item.on_failure
+            && let Some((sender, notice)) = item.on_failure.take()
         {
-            let _ = sender.push(notice);
+            queue(&sender, notice);
         }
+    }
+    if !writers.is_empty() {
+        waker.wake(writers);
+    }
+    for (_, released) in batch {
         // After the pushes: the hub may push directly once this reaches zero.
         in_flight.fetch_sub(1, Ordering::AcqRel);
         let _ = released.send(());

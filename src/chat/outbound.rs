@@ -30,10 +30,10 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 /// The most bytes gathered for one write: a copy per receiver, so a small
 /// bound (a writer waiting on a slow peer holds its copy).
 const COALESCE_MAX: usize = 16 << 10;
-/// Lines a drained batch vector may keep room for (32 bytes each). Small,
-/// because the two vectors stay with every idle client (the welcome burst alone
-/// grows one to 16 lines, 512 bytes); a larger batch costs an allocation or two
-/// per batch (not per line) to grow it again.
+/// Lines a drained batch vector may keep room for (32 bytes each) once the
+/// client is idle. Small, because the two vectors stay with every idle client
+/// (the welcome burst alone grows one to 16 lines, 512 bytes); while lines keep
+/// coming the vectors keep their room.
 const IDLE_CAPACITY: usize = 8;
 
 /// A push went over the limit: the receiver is being disconnected.
@@ -104,11 +104,18 @@ impl Outbound {
     /// caller: true when it must be woken (with [`wake`](Outbound::wake)) for
     /// this line to leave.
     pub(crate) fn push_unwoken(&self, line: Bytes) -> Result<bool, SendQExceeded> {
+        self.push_all_unwoken(std::slice::from_ref(&line))
+    }
+
+    /// [`push_unwoken`](Outbound::push_unwoken) for several lines, under one
+    /// lock. Past the limit, none of them is queued.
+    pub(crate) fn push_all_unwoken(&self, lines: &[Bytes]) -> Result<bool, SendQExceeded> {
         let mut queue = self.shared.lock();
         if queue.closing {
             return Ok(false);
         }
-        if queue.bytes + line.len() > self.shared.limit {
+        let bytes: usize = lines.iter().map(Bytes::len).sum();
+        if queue.bytes + bytes > self.shared.limit {
             let dropped: usize = queue.lines.drain(..).map(|line| line.len()).sum();
             queue.bytes -= dropped;
             queue.last = Some(Bytes::from_static(b"ERROR :SendQ exceeded\r\n"));
@@ -120,9 +127,14 @@ impl Outbound {
         // behind it are taken with it. Under load that is one wake-up per
         // batch, not one per line.
         let wake = queue.lines.is_empty();
-        queue.bytes += line.len();
-        queue.lines.push(line);
+        queue.bytes += bytes;
+        queue.lines.extend_from_slice(lines);
         Ok(wake)
+    }
+
+    /// Whether `other` is this same queue.
+    pub(crate) fn same_queue(&self, other: &Outbound) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
     }
 
     /// Wakes the writer for lines pushed with [`push_unwoken`](Outbound::push_unwoken).
@@ -252,6 +264,9 @@ impl Writer {
                 return within(at, sink.finish(last)).await;
             }
             if batch.is_empty() {
+                if batch.capacity() > IDLE_CAPACITY {
+                    batch = Vec::new();
+                }
                 tokio::select! {
                     () = self.shared.wake.notified() => {
                         // Let the rest of a fan-out land before taking the
@@ -282,12 +297,16 @@ impl Writer {
                     }
                 }
             }
-            self.shared.lock().bytes -= batch.iter().map(Bytes::len).sum::<usize>();
-            // Keep a small vector for the next batch (it alternates with the
-            // queue's), but give back what a burst grew: an idle client should
-            // hold next to nothing.
+            let busy = {
+                let mut queue = self.shared.lock();
+                queue.bytes -= batch.iter().map(Bytes::len).sum::<usize>();
+                !queue.lines.is_empty()
+            };
+            // Keep the vector for the next batch while lines keep coming (it
+            // alternates with the queue's); an idle client gives back what a
+            // burst grew.
             batch.clear();
-            if batch.capacity() > IDLE_CAPACITY {
+            if !busy && batch.capacity() > IDLE_CAPACITY {
                 batch = Vec::new();
             }
         }

@@ -179,7 +179,7 @@ impl Pipeline {
         let committer = Committer {
             store,
             queue,
-            waker: Waker::start(),
+            waker: WriterWaker::start(),
             in_flight: in_flight.clone(),
             stats: Stats::default(),
             metrics,
@@ -227,7 +227,12 @@ impl Pipeline {
                 batch: vec![(item, released)],
                 ok: false,
             };
-            release(refused, &super::NoHistory, &self.in_flight, &Waker::Here);
+            release(
+                refused,
+                &super::NoHistory,
+                &self.in_flight,
+                &WriterWaker::Here,
+            );
         }
     }
 
@@ -243,7 +248,7 @@ impl Pipeline {
 struct Committer {
     store: Box<dyn History>,
     queue: mpsc::Receiver<Job>,
-    waker: Waker,
+    waker: WriterWaker,
     in_flight: Arc<AtomicUsize>,
     stats: Stats,
     metrics: Arc<Metrics>,
@@ -393,18 +398,18 @@ impl Committer {
 }
 
 /// Who wakes the writers of a released batch.
-enum Waker {
+enum WriterWaker {
     /// The caller, at once: it is on the runtime, or there is no runtime.
     Here,
     /// A task on the runtime, which gets each batch's writers in one message.
     Task(channel::UnboundedSender<Vec<Outbound>>),
 }
 
-impl Waker {
+impl WriterWaker {
     /// A waking task on the current runtime, if there is one.
-    fn start() -> Waker {
+    fn start() -> WriterWaker {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return Waker::Here;
+            return WriterWaker::Here;
         };
         let (writers, mut batches) = channel::unbounded_channel::<Vec<Outbound>>();
         runtime.spawn(async move {
@@ -412,17 +417,17 @@ impl Waker {
                 batch.iter().for_each(Outbound::wake);
             }
         });
-        Waker::Task(writers)
+        WriterWaker::Task(writers)
     }
 
     fn wake(&self, writers: Vec<Outbound>) {
         let writers = match self {
-            Waker::Task(task) => match task.send(writers) {
+            WriterWaker::Task(task) => match task.send(writers) {
                 Ok(()) => return,
                 // The runtime is shutting down: wake them here.
                 Err(channel::error::SendError(writers)) => writers,
             },
-            Waker::Here => writers,
+            WriterWaker::Here => writers,
         };
         writers.iter().for_each(Outbound::wake);
     }
@@ -430,7 +435,12 @@ impl Waker {
 
 /// Pushes a committed batch's lines into the outbound queues, item after item,
 /// answers its lookups, wakes the writers, and tells each waiting session.
-fn release(committed: Committed, store: &dyn History, in_flight: &AtomicUsize, waker: &Waker) {
+fn release(
+    committed: Committed,
+    store: &dyn History,
+    in_flight: &AtomicUsize,
+    waker: &WriterWaker,
+) {
     let mut batch = committed.batch;
     // What is answered after an item's lines, taken out first: the lines are
     // read in place while runs of them are gathered.
@@ -538,7 +548,7 @@ mod tests {
             committed,
             &super::super::NoHistory,
             &in_flight,
-            &Waker::Here,
+            &WriterWaker::Here,
         );
         assert_eq!(in_flight.load(Ordering::Acquire), 0);
     }

@@ -418,8 +418,8 @@ impl History for SqliteHistory {
     fn commit(&mut self, batch: &[Entry]) -> Result<(), HistoryError> {
         let mut folded = Vec::with_capacity(batch.len());
         // Every statement is prepared once per connection (BEGIN and COMMIT
-        // too): at a commit every millisecond, preparing them again each time
-        // was a tenth of the commit thread's work.
+        // too): with small batches, a commit or so per millisecond, preparing
+        // them at each commit took about 6% of the server's CPU.
         let conn = &self.conn;
         let write = |folded: &mut Vec<String>| -> rusqlite::Result<()> {
             conn.prepare_cached("BEGIN")?.execute([])?;

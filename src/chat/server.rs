@@ -21,6 +21,9 @@ use super::metrics::Metrics;
 use super::web::WebConfig;
 use crate::net::{Accepted, Acceptor, TlsAcceptor};
 
+/// At shutdown, how long a cluster node waits for its departure to be in the log.
+const DEPARTURE_WAIT: Duration = Duration::from_secs(2);
+
 /// What a server did, reported when it stops.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -238,14 +241,14 @@ impl ChatServer {
         shutdown.await;
         tracing::info!("shutting down: no new connections, closing the open ones");
         ctx.draining.cancel();
-        if cluster.is_some() {
-            // The other nodes drop this node's clients now, not once its
-            // heartbeat expires.
-            ctx.hub.publish_quietly(&Logged::NodeGone {
+        // In a cluster, the other nodes drop this node's clients now, not once
+        // its heartbeat expires.
+        let departed = cluster.as_ref().and_then(|_| {
+            ctx.hub.publish_awaited(&Logged::NodeGone {
                 node: ctx.hub.node(),
                 reason: "Server shutting down".to_string(),
-            });
-        }
+            })
+        });
         while loops.join_next().await.is_some() {}
         connections.close();
         // Each writer gives up on its peer after the grace period on its own; the
@@ -264,6 +267,12 @@ impl ChatServer {
             );
         }
         ctx.hub.close_history().await;
+        if let Some(departed) = departed {
+            // Stopping the cluster's tasks before the entry is written would
+            // leave the others to give this node up, later and as a split.
+            // Bounded: Redis may have gone away meanwhile.
+            let _ = tokio::time::timeout(DEPARTURE_WAIT, departed).await;
+        }
         drop(cluster);
         stats.summary()
     }

@@ -169,6 +169,14 @@ impl Link {
         self.publish(logged, |op| Waiting::Quiet { op });
     }
 
+    /// Publishes an entry; the receiver completes once it is applied here.
+    /// None while split: nothing is written.
+    pub(crate) fn publish_awaited(&self, logged: &Logged) -> Option<oneshot::Receiver<()>> {
+        let (done, applied) = oneshot::channel();
+        self.publish(logged, |op| Waiting::Event { op, done })
+            .then_some(applied)
+    }
+
     /// Writes `logged` to the log, unless split; false if not written.
     fn publish(&self, logged: &Logged, waiting: impl FnOnce(u64) -> Waiting) -> bool {
         let mut queue = self.lock();

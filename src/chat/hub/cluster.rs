@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
 
 use super::clients::Client;
 use super::query::{Asker, names_replies};
@@ -191,6 +192,12 @@ impl Hub {
         if let Some(link) = &self.cluster {
             link.publish_quietly(logged);
         }
+    }
+
+    /// Writes an entry to the log; the receiver completes once it is applied
+    /// here. None when there is nothing to wait for (alone, or split).
+    pub(crate) fn publish_awaited(&self, logged: &Logged) -> Option<oneshot::Receiver<()>> {
+        self.cluster.as_ref()?.publish_awaited(logged)
     }
 
     /// Cuts this node off from the cluster (Redis is out of reach): from now

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Compare netkit's echo server with the Python servers a user would otherwise
-# pick: asyncio streams, the same on uvloop, and a uvloop asyncio.Protocol.
+# pick: asyncio streams, the same on uvloop, and a uvloop asyncio.Protocol;
+# and, for scale, the floor: a minimal C epoll server (needs a C compiler).
 #
 #   benches/echo-vs-peers.sh [--duration 5s] [--rounds 3] [--only TEXT] [--no-build]
 #   benches/echo-vs-peers.sh --report target/bench/echo-vs-peers-STAMP/results.jsonl
@@ -32,7 +33,7 @@ sys.path.insert(0, "benches")
 from lib import fmt, group_runs, median, number as get, print_table, read_results, warn_bad_runs
 
 path = sys.argv[1]
-SERVERS = ["netkit", "asyncio-streams", "asyncio-streams-uvloop", "uvloop-protocol"]
+SERVERS = ["netkit", "asyncio-streams", "asyncio-streams-uvloop", "uvloop-protocol", "epoll-floor"]
 meta, records = read_results(path)
 runs, order = group_runs(records)
 
@@ -100,6 +101,10 @@ check("netkit server CPU per round trip, 1KiB x 50, vs asyncio-streams", ratio("
 check("netkit server CPU per round trip, 1KiB x 50, vs uvloop-protocol", ratio("1KiB x 50", "uvloop-protocol"), 0.85, "x", "1KiB x 50")
 check("netkit server CPU per churned connection, churn x 50, vs asyncio-streams", ratio("churn x 50", "asyncio-streams"), 0.4, "x", "churn x 50")
 check(f"netkit RSS per idle connection, {idle}", med((idle, "netkit"), "server", "rss_per_connection_bytes"), 2048, " B", idle)
+floor = med(("1KiB x 50", "epoll-floor"), "server", "cpu_us_per_op")
+peer = med(("1KiB x 50", "uvloop-protocol"), "server", "cpu_us_per_op")
+if floor and peer:
+    print(f"note  the floor (epoll-floor) at 1KiB x 50 uses {floor / peer:.3f}x uvloop-protocol's CPU per round trip")
 junk = warn_bad_runs(runs, bad_runs, path)
 sys.exit(1 if fails or bad_runs or junk else 0)
 PY
@@ -129,6 +134,13 @@ make_outdir
 # Servers.
 # ---------------------------------------------------------------------------
 servers=(netkit asyncio-streams asyncio-streams-uvloop uvloop-protocol)
+# The floor: a minimal C epoll server (benches/peers/epoll_floor.c), for scale.
+floor_bin=$outdir/epoll_floor
+if cc -O2 -o "$floor_bin" benches/peers/epoll_floor.c 2>"$logdir/epoll_floor.cc.log"; then
+    servers+=(epoll-floor)
+else
+    warn "cannot build benches/peers/epoll_floor.c (see $logdir/epoll_floor.cc.log): no floor row"
+fi
 
 server_command() {
     case $1 in
@@ -136,6 +148,7 @@ server_command() {
         asyncio-streams) cmd=("$PYTHON" benches/peers/asyncio_streams.py --host 127.0.0.1 --port 0) ;;
         asyncio-streams-uvloop) cmd=("$PYTHON" benches/peers/asyncio_streams.py --host 127.0.0.1 --port 0 --uvloop) ;;
         uvloop-protocol) cmd=("$PYTHON" benches/peers/uvloop_protocol.py --host 127.0.0.1 --port 0) ;;
+        epoll-floor) cmd=("$floor_bin") ;;
         *) echo "unknown server $1" >&2; return 1 ;;
     esac
 }

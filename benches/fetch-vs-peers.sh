@@ -17,7 +17,9 @@
 # endpoint, resets, invalid URLs, a refused port). One JSON line per run goes
 # to target/bench/fetch-vs-peers-STAMP/results.jsonl; the medians and the
 # target checks (PASS/FAIL) are printed at the end, and again by --report.
-# --only keeps the named tools (netkit curl wget2 aria2c aiohttp) and/or
+# For scale it also runs the floor (benches/peers/fetch_floor.c, built with cc
+# when there is one): the least work a fetcher that writes files safely can do.
+# --only keeps the named tools (netkit curl wget2 aria2c aiohttp floor) and/or
 # corpora (small 1mib 100mib faults). Exits 1 if a target or a run failed.
 # All traffic goes to 127.0.0.1; every wait is bounded; the corpus and the
 # servers are removed when the script exits, however it exits.
@@ -39,6 +41,7 @@ from lib import print_table, read_results
 
 path = sys.argv[1]
 TOOLS = ["netkit", "curl", "wget2", "aria2c", "aiohttp"]
+FLOOR = "floor"  # benches/peers/fetch_floor.c: for scale, never the fastest peer
 CORPORA = ["small", "1mib", "100mib"]
 runs, faults = {}, []
 meta, records = read_results(path)
@@ -70,7 +73,8 @@ if meta:
     for k, v in (meta.get("versions") or {}).items():
         print(f"  {k}: {v}")
     print()
-head = ["corpus", "tool", "verified ok", "wall s", "URLs/s", "MB/s", "CPU s", "peak RSS MiB", "vs fastest peer"]
+head = ["corpus", "tool", "verified ok", "wall s", "URLs/s", "MB/s", "CPU s", "nginx CPU s", "peak RSS MiB",
+        "vs fastest peer"]
 rows = []
 bad_runs = 0
 fastest = {}
@@ -80,7 +84,7 @@ for corpus in CORPORA:
     metric = "urls_per_s" if corpus == "small" else "mb_per_s"
     best = max(peers, key=lambda p: p[0] if corpus == "small" else p[1], default=None)
     fastest[corpus] = best
-    for tool in TOOLS:
+    for tool in TOOLS + [FLOOR]:
         key = (corpus, tool)
         if key not in runs:
             continue
@@ -96,17 +100,19 @@ for corpus in CORPORA:
         elif nok < len(rs):
             verified += " (exit " + ",".join(str(r.get("exit")) for r in rs if not r.get("ok")) + ")"
         vs = ""
-        if tool == "netkit" and best is not None:
+        if tool in ("netkit", FLOOR) and best is not None:
             nk = med(key, metric)
             ref = best[0] if corpus == "small" else best[1]
             if nk is not None and ref:
                 vs = f"{nk / ref:.2f}x {best[2]}"
         rows.append([corpus, tool, verified, fmt(med(key, "wall_s"), ".2f"), fmt(med(key, "urls_per_s"), ",.0f"),
-                     fmt(med(key, "mb_per_s"), ",.1f"), fmt(med(key, "cpu_s"), ".2f"), fmt(peak(key), ",.1f"), vs])
+                     fmt(med(key, "mb_per_s"), ",.1f"), fmt(med(key, "cpu_s"), ".2f"),
+                     fmt(med(key, "nginx_cpu_s"), ".2f"), fmt(peak(key), ",.1f"), vs])
 if rows:
     print("medians over the runs whose every file verified; peak RSS is the largest of all runs;")
-    print("MB/s counts 10^6 bytes of body per second of wall time; CPU s is user + system of the fetcher")
-    print_table(head, rows, left=(0, 1, 2, 8))
+    print("MB/s counts 10^6 bytes of body per second of wall time; CPU s is user + system of the fetcher;")
+    print("nginx CPU s is the server's, near wall s when it is the bottleneck")
+    print_table(head, rows, left=(0, 1, 2, 9))
 
 fails = 0
 
@@ -163,7 +169,7 @@ PY
 
 [[ -z $report_only ]] || { report "$report_only"; exit; }
 
-all_tools=(netkit curl wget2 aria2c aiohttp)
+all_tools=(netkit curl wget2 aria2c aiohttp floor)
 all_corpora=(small 1mib 100mib faults)
 tools=()
 corpora=()
@@ -225,6 +231,15 @@ pin_cpus
 ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
 
 make_outdir
+
+# The floor (benches/peers/fetch_floor.c), built when there is a C compiler.
+floor_bin=$outdir/fetch_floor
+if want_tool floor && ! cc -O2 -o "$floor_bin" benches/peers/fetch_floor.c 2>"$outdir/fetch_floor.cc.log"; then
+    warn "cannot build benches/peers/fetch_floor.c (see $outdir/fetch_floor.cc.log): no floor row"
+    kept=()
+    for t in "${tools[@]}"; do [[ $t == floor ]] || kept+=("$t"); done
+    tools=("${kept[@]}")
+fi
 
 # Everything big lives on tmpfs, in one directory removed at exit.
 shm=$(mktemp -d /dev/shm/netkit-fetch-bench.XXXXXX)
@@ -350,6 +365,7 @@ fetch_command() {
             --allow-overwrite=true --auto-file-renaming=false --console-log-level=error
             --summary-interval=0 --download-result=hide --file-allocation=none) ;;
         aiohttp) cmd=("$PYTHON" "$root/benches/peers/aiohttp_fetch.py" -i "$shm/urls-$c.txt" -o "$out" -j 64) ;;
+        floor) cmd=("$floor_bin" "$shm/urls-$c.txt" "$out" 64) ;;
         *) echo "unknown tool $tool" >&2; return 1 ;;
     esac
 }
@@ -419,14 +435,16 @@ PY
 
 # record CORPUS TOOL ROUND BASE VERIFY_JSON: one JSON line per run.
 record() {
-    "$PYTHON" - "$@" "$run_exit" "$run_wall" "$run_rss_kib" "$shm/manifest-$1.txt" "$run_cpu" <<'PY' >>"$results"
+    "$PYTHON" - "$@" "$run_exit" "$run_wall" "$run_rss_kib" "$shm/manifest-$1.txt" "$run_cpu" "$run_nginx_cpu" \
+        <<'PY' >>"$results"
 import json, sys
-corpus, tool, rnd, base, ver, code, wall, rss, manifest, cpu = sys.argv[1:11]
+corpus, tool, rnd, base, ver, code, wall, rss, manifest, cpu, nginx_cpu = sys.argv[1:12]
 v = json.loads(ver)
 sizes = [int(l.split()[1]) for l in open(manifest)]
 wall, code = float(wall), int(code)
 rec = {"corpus": corpus, "tool": tool, "round": int(rnd), "exit": code, "wall_s": wall,
-       "rss_mib": int(rss) / 1024 if int(rss) else None, "cpu_s": float(cpu), "urls": len(sizes), "bytes": sum(sizes),
+       "rss_mib": int(rss) / 1024 if int(rss) else None, "cpu_s": float(cpu),
+       "nginx_cpu_s": float(nginx_cpu) if nginx_cpu else None, "urls": len(sizes), "bytes": sum(sizes),
        "urls_per_s": len(sizes) / wall if wall > 0 else None,
        "mb_per_s": sum(sizes) / 1e6 / wall if wall > 0 else None, **v}
 rec["ok"] = code == 0 and v["missing"] == 0 and v["bad"] == 0
@@ -439,6 +457,13 @@ print(f"    exit {code}, {wall:.2f} s, {rec['urls_per_s']:,.0f} URLs/s, {rec['mb
       + (f", {v['missing']} missing, {v['bad']} bad {v['examples'][:3]}" if v['missing'] or v['bad'] else "")
       + extra + ("" if rec["ok"] else "  FAILED"), file=sys.stderr)
 PY
+}
+
+# nginx_cpu_ticks: user + system clock ticks of nginx's worker (empty if unknown).
+nginx_cpu_ticks() {
+    local worker
+    worker=$(pgrep -P "$nginx_pid" | head -n 1) || return 0
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$worker/stat" 2>/dev/null || true
 }
 
 declare -A limit_of=([small]=180 [1mib]=180 [100mib]=300)
@@ -460,7 +485,14 @@ for c in "${bench_corpora[@]}"; do
             out=$shm/out/$c-$round-$tool
             mkdir -p "$out"
             fetch_command "$tool" "$c" "$out"
+            nginx_t0=$(nginx_cpu_ticks)
             timed_run "$base" "${limit_of[$c]}" "${cmd[@]}"
+            nginx_t1=$(nginx_cpu_ticks)
+            run_nginx_cpu=
+            if [[ -n $nginx_t0 && -n $nginx_t1 ]]; then
+                run_nginx_cpu=$(awk -v a="$nginx_t0" -v b="$nginx_t1" -v hz="$(getconf CLK_TCK)" \
+                    'BEGIN { printf "%.2f", (b - a) / hz }')
+            fi
             ver=$(verify "$shm/manifest-$c.txt" "$(files_root "$tool" "$out")" "$out")
             rm -rf -- "$out"
             record "$c" "$tool" "$round" "$base" "$ver"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Compare netkit's chat server with the IRC servers a user would otherwise run:
-# ngircd and InspIRCd from Debian.
+# ngircd and InspIRCd from Debian; and, for scale, the floor: a minimal C
+# fan-out without history (benches/peers/chat_floor.c, built with cc).
 #
 #   benches/chat-vs-peers.sh [--duration 5s] [--rounds 3] [--only TEXT] [--no-build]
 #   benches/chat-vs-peers.sh --report target/bench/chat-vs-peers-STAMP/results.jsonl
@@ -128,6 +129,12 @@ def best_peer(scen, path, higher):
 
 saturated = [s for s in order if "sender" in s]  # the paced and idle scenarios name none
 for scen in saturated:
+    floor, ref = med((scen, "floor"), "server", "cpu_us_per_delivery"), best_peer(scen, ("server", "cpu_us_per_delivery"), False)[0]
+    fast, top = med((scen, "floor"), "deliveries_per_s"), best_peer(scen, ("deliveries_per_s",), True)[0]
+    if floor and ref and fast and top:
+        print(f"note  {scen}: the floor (no history) does {fast / top:.2f}x the better peer's deliveries/s "
+              f"at {floor / ref:.2f}x its CPU per delivery")
+for scen in saturated:
     nk = (scen, "netkit")
     if nk not in runs:
         continue
@@ -221,10 +228,17 @@ mkdir -p "$rundir"
 # Servers. Each run gets its own directory: MOTD, config, history database.
 # ---------------------------------------------------------------------------
 servers=(netkit ngircd inspircd)
+# The floor: a minimal C fan-out (benches/peers/chat_floor.c), for scale.
+floor_bin=$outdir/chat_floor
+if cc -O2 -o "$floor_bin" benches/peers/chat_floor.c 2>"$outdir/chat_floor.cc.log"; then
+    servers+=(floor)
+else
+    warn "cannot build benches/peers/chat_floor.c (see $outdir/chat_floor.cc.log): no floor row"
+fi
 # Clients that set up at once (bench chat --setup-parallel): ngircd listens with
 # a backlog of 10; InspIRCd completes registrations once a second, so it needs
 # many at once to register 10,000 clients in seconds.
-declare -A setup_parallel=([netkit]=256 [ngircd]=10 [inspircd]=2000)
+declare -A setup_parallel=([netkit]=256 [ngircd]=10 [inspircd]=2000 [floor]=256)
 run_dir=
 
 server_command() {
@@ -249,6 +263,7 @@ server_command() {
             ((EUID != 0)) || cmd+=(--runasroot)
             ready_port=$port
             ;;
+        floor) cmd=("$floor_bin") ;;
         *) echo "unknown server $1" >&2; return 1 ;;
     esac
 }

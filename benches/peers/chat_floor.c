@@ -13,17 +13,12 @@
  * `listening irc 127.0.0.1:PORT` and runs until it is killed.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "floor.h"
 
 #define MAX_FD 65536
 #define LINE_MAX 8192
@@ -45,11 +40,6 @@ static int members[MAX_FD], n_members;
 static struct client *dirty[MAX_FD];
 static int n_dirty;
 static int ep;
-
-static void fail(const char *what) {
-    perror(what);
-    exit(1);
-}
 
 static void drop(struct client *c) {
     if (c->member)
@@ -165,41 +155,23 @@ static void readable(struct client *c) {
 }
 
 int main(void) {
-    signal(SIGPIPE, SIG_IGN);
-    int one = 1;
-    int listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t addr_len = sizeof addr;
-    if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof addr) < 0 ||
-        listen(listener, 4096) < 0 || getsockname(listener, (struct sockaddr *)&addr, &addr_len) < 0)
-        fail("listen");
-    printf("listening irc 127.0.0.1:%d\n", ntohs(addr.sin_port));
-    fflush(stdout);
-    ep = epoll_create1(0);
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = listener};
-    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, listener, &ev) < 0)
-        fail("epoll");
+    int listener = listen_loopback("irc", &ep);
     static struct epoll_event ready[1024];
     for (;;) {
-        int n = epoll_wait(ep, ready, 1024, -1);
-        if (n < 0 && errno != EINTR)
-            fail("epoll_wait");
+        int n = wait_ready(ep, ready, 1024);
         for (int i = 0; i < n; i++) {
             int fd = ready[i].data.fd;
             if (fd == listener) {
                 int conn;
-                while ((conn = accept4(listener, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+                while ((conn = accept_registered(listener, ep)) >= 0) {
                     if (conn >= MAX_FD) {
                         close(conn);
                         continue;
                     }
-                    setsockopt(conn, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
                     struct client *c = calloc(1, sizeof *c);
                     c->fd = conn;
                     strcpy(c->nick, "*");
                     clients[conn] = c;
-                    struct epoll_event e = {.events = EPOLLIN, .data.fd = conn};
-                    epoll_ctl(ep, EPOLL_CTL_ADD, conn, &e);
                 }
                 continue;
             }

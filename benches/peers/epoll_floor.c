@@ -11,23 +11,14 @@
  * `listening tcp 127.0.0.1:PORT` and runs until it is killed.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
-#include <signal.h>
-#include <stdio.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-static char buf[64 * 1024];
+#include "floor.h"
 
-static void fail(const char *what) {
-    perror(what);
-    _exit(1);
-}
+static char buf[64 * 1024];
 
 /* Writes all of buf[0..len), waiting for room when the socket is full (only the
  * 64 KiB scenario fills it). Returns -1 if the peer is gone. */
@@ -48,35 +39,16 @@ static int send_all(int fd, const char *data, size_t len) {
 }
 
 int main(void) {
-    signal(SIGPIPE, SIG_IGN);
-    int one = 1;
-    int listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t addr_len = sizeof addr;
-    if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof addr) < 0 ||
-        listen(listener, 4096) < 0 || getsockname(listener, (struct sockaddr *)&addr, &addr_len) < 0)
-        fail("listen");
-    printf("listening tcp 127.0.0.1:%d\n", ntohs(addr.sin_port));
-    fflush(stdout);
-
-    int ep = epoll_create1(0);
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = listener};
-    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, listener, &ev) < 0)
-        fail("epoll");
+    int ep;
+    int listener = listen_loopback("tcp", &ep);
     struct epoll_event ready[256];
     for (;;) {
-        int n = epoll_wait(ep, ready, 256, -1);
-        if (n < 0 && errno != EINTR)
-            fail("epoll_wait");
+        int n = wait_ready(ep, ready, 256);
         for (int i = 0; i < n; i++) {
             int fd = ready[i].data.fd;
             if (fd == listener) {
-                int conn;
-                while ((conn = accept4(listener, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
-                    /* As every other server in the comparison does. */
-                    setsockopt(conn, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-                    struct epoll_event c = {.events = EPOLLIN, .data.fd = conn};
-                    epoll_ctl(ep, EPOLL_CTL_ADD, conn, &c);
+                while (accept_registered(listener, ep) >= 0) {
+                    /* nothing more: it is in the epoll set */
                 }
                 continue;
             }

@@ -129,7 +129,8 @@ def best_peer(scen, path, higher):
 
 saturated = [s for s in order if "sender" in s]  # the paced and idle scenarios name none
 for scen in saturated:
-    floor, ref = med((scen, "floor"), "server", "cpu_us_per_delivery"), best_peer(scen, ("server", "cpu_us_per_delivery"), False)[0]
+    floor = med((scen, "floor"), "server", "cpu_us_per_delivery")
+    ref = best_peer(scen, ("server", "cpu_us_per_delivery"), False)[0]
     fast, top = med((scen, "floor"), "deliveries_per_s"), best_peer(scen, ("deliveries_per_s",), True)[0]
     if floor and ref and fast and top:
         print(f"note  {scen}: the floor (no history) does {fast / top:.2f}x the better peer's deliveries/s "

@@ -230,12 +230,7 @@ mkdir -p "$rundir"
 # ---------------------------------------------------------------------------
 servers=(netkit ngircd inspircd)
 # The floor: a minimal C fan-out (benches/peers/chat_floor.c), for scale.
-floor_bin=$outdir/chat_floor
-if cc -O2 -o "$floor_bin" benches/peers/chat_floor.c 2>"$outdir/chat_floor.cc.log"; then
-    servers+=(floor)
-else
-    warn "cannot build benches/peers/chat_floor.c (see $outdir/chat_floor.cc.log): no floor row"
-fi
+if build_floor chat_floor; then servers+=(floor); fi
 # Clients that set up at once (bench chat --setup-parallel): ngircd listens with
 # a backlog of 10; InspIRCd completes registrations once a second, so it needs
 # many at once to register 10,000 clients in seconds.

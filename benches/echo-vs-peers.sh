@@ -135,12 +135,7 @@ make_outdir
 # ---------------------------------------------------------------------------
 servers=(netkit asyncio-streams asyncio-streams-uvloop uvloop-protocol)
 # The floor: a minimal C epoll server (benches/peers/epoll_floor.c), for scale.
-floor_bin=$outdir/epoll_floor
-if cc -O2 -o "$floor_bin" benches/peers/epoll_floor.c 2>"$logdir/epoll_floor.cc.log"; then
-    servers+=(epoll-floor)
-else
-    warn "cannot build benches/peers/epoll_floor.c (see $logdir/epoll_floor.cc.log): no floor row"
-fi
+if build_floor epoll_floor; then servers+=(epoll-floor); fi
 
 server_command() {
     case $1 in

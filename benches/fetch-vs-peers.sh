@@ -233,9 +233,7 @@ ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
 make_outdir
 
 # The floor (benches/peers/fetch_floor.c), built when there is a C compiler.
-floor_bin=$outdir/fetch_floor
-if want_tool floor && ! cc -O2 -o "$floor_bin" benches/peers/fetch_floor.c 2>"$outdir/fetch_floor.cc.log"; then
-    warn "cannot build benches/peers/fetch_floor.c (see $outdir/fetch_floor.cc.log): no floor row"
+if want_tool floor && ! build_floor fetch_floor; then
     kept=()
     for t in "${tools[@]}"; do [[ $t == floor ]] || kept+=("$t"); done
     tools=("${kept[@]}")

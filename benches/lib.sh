@@ -29,6 +29,9 @@
 #                            whose NAME contains --only's TEXT; none is bad usage
 #   make_outdir              outdir, logdir, results under
 #                            target/bench/NAME-STAMP/
+#   build_floor NAME         benches/peers/NAME.c compiled with cc into
+#                            outdir (after make_outdir); sets floor_bin, or
+#                            warns and returns 1 when it cannot be built
 #   raise_nofile N WHAT      the open-files limit raised as far as allowed;
 #                            sets nofile, and held: N, or fewer (with a
 #                            warning naming WHAT) so that N fit under it
@@ -165,6 +168,13 @@ make_outdir() {
     logdir=$outdir/logs
     results=$outdir/results.jsonl
     mkdir -p "$logdir"
+}
+
+build_floor() {
+    floor_bin=$outdir/$1
+    cc -O2 -o "$floor_bin" "benches/peers/$1.c" 2>"$outdir/$1.cc.log" && return 0
+    warn "cannot build benches/peers/$1.c (see $outdir/$1.cc.log): no floor row"
+    return 1
 }
 
 raise_nofile() {

@@ -22,12 +22,15 @@
 
 #define MAX_FD 65536
 #define LINE_MAX 8192
+/* A receiver whose unsent lines pass this is dropped, as netkit's --sendq does. */
+#define SENDQ (1 << 20)
 
 struct client {
     int fd;
     int member;       /* joined the channel */
     int dirty;        /* on the flush list */
     int want_out;     /* EPOLLOUT registered: the socket was full */
+    int overflowed;   /* passed SENDQ: dropped at the flush */
     char nick[64];
     size_t in_len;
     char in[LINE_MAX + 2];
@@ -57,9 +60,22 @@ static void drop(struct client *c) {
     }
 }
 
+static void mark_dirty(struct client *c) {
+    if (!c->dirty) {
+        c->dirty = 1;
+        dirty[n_dirty++] = c;
+    }
+}
+
 static void queue(struct client *c, const char *data, size_t len) {
-    if (c->fd < 0)
+    if (c->fd < 0 || c->overflowed)
         return;
+    if (c->out_len + len > SENDQ) {
+        /* Dropped at the flush, not here: the caller may be walking the members. */
+        c->overflowed = 1;
+        mark_dirty(c);
+        return;
+    }
     if (c->out_len + len > c->out_cap) {
         c->out_cap = (c->out_len + len) * 2;
         if (!(c->out = realloc(c->out, c->out_cap)))
@@ -67,13 +83,14 @@ static void queue(struct client *c, const char *data, size_t len) {
     }
     memcpy(c->out + c->out_len, data, len);
     c->out_len += len;
-    if (!c->dirty) {
-        c->dirty = 1;
-        dirty[n_dirty++] = c;
-    }
+    mark_dirty(c);
 }
 
 static void flush(struct client *c) {
+    if (c->overflowed) {
+        drop(c);
+        return;
+    }
     size_t done = 0;
     while (done < c->out_len) {
         ssize_t n = send(c->fd, c->out + done, c->out_len - done, MSG_NOSIGNAL);
@@ -178,10 +195,8 @@ int main(void) {
             struct client *c = clients[fd];
             if (!c)
                 continue;
-            if (ready[i].events & EPOLLOUT && !c->dirty) {
-                c->dirty = 1;
-                dirty[n_dirty++] = c;
-            }
+            if (ready[i].events & EPOLLOUT)
+                mark_dirty(c);
             if (ready[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
                 readable(c);
         }

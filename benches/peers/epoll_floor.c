@@ -21,7 +21,8 @@
 static char buf[64 * 1024];
 
 /* Writes all of buf[0..len), waiting for room when the socket is full (only the
- * 64 KiB scenario fills it). Returns -1 if the peer is gone. */
+ * 64 KiB scenario fills it), up to 5 s at a time. Returns -1 if the peer is gone
+ * or stopped reading. */
 static int send_all(int fd, const char *data, size_t len) {
     while (len > 0) {
         ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
@@ -30,7 +31,8 @@ static int send_all(int fd, const char *data, size_t len) {
             len -= (size_t)n;
         } else if (errno == EAGAIN) {
             struct pollfd p = {.fd = fd, .events = POLLOUT};
-            poll(&p, 1, -1);
+            if (poll(&p, 1, 5000) == 0)
+                return -1;
         } else if (errno != EINTR) {
             return -1;
         }

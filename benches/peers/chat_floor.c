@@ -5,8 +5,8 @@
  * out to every other member: the line is built once and appended to each
  * receiver's output buffer, and after every epoll round each receiver's buffer goes
  * out in one send. No history, no checks, no flood control, no limit but a 1 MiB
- * send queue per receiver. What it
- * costs per delivery is about what the kernel costs with this load generator.
+ * send queue per receiver. What it costs per delivery is about what the kernel
+ * costs with this load generator.
  *
  *     cc -O2 -o chat_floor chat_floor.c && ./chat_floor
  *

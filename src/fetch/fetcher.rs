@@ -8,11 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::Stream;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use reqwest::redirect;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::client::{self, Client};
 use super::outcome::Outcome;
 use super::retry::RetryPolicy;
 use super::scheduler;
@@ -36,15 +35,6 @@ pub enum BuildError {
     Client(#[source] reqwest::Error),
     #[error("no usable certificate in the PEM given to trust: {0}")]
     Certificates(String),
-}
-
-/// Why a redirect was not followed; shown as the URL's failure message.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum RedirectError {
-    #[error("redirect loop at {0}")]
-    Loop(String),
-    #[error("more than {MAX_REDIRECTS} redirects")]
-    TooMany,
 }
 
 /// Live counters for a progress display.
@@ -205,18 +195,6 @@ impl FetcherBuilder {
                 "timeouts must be longer than 0".into(),
             ));
         }
-        let mut headers = HeaderMap::new();
-        for (name, value) in &self.headers {
-            let bad = |reason: String| BuildError::Header {
-                name: name.clone(),
-                reason,
-            };
-            let header_name =
-                HeaderName::try_from(name.as_str()).map_err(|e| bad(e.to_string()))?;
-            let header_value =
-                HeaderValue::try_from(value.as_str()).map_err(|e| bad(e.to_string()))?;
-            headers.append(header_name, header_value);
-        }
         if let Some(dir) = &self.output_dir {
             std::fs::create_dir_all(dir).map_err(|cause| BuildError::OutputDir {
                 path: dir.clone(),
@@ -236,15 +214,13 @@ impl FetcherBuilder {
             }
             roots.extend(certs);
         }
-        let client = reqwest::Client::builder()
-            .tls_certs_merge(roots)
-            .user_agent(&self.user_agent)
-            .default_headers(headers)
-            .connect_timeout(self.connect_timeout)
-            .pool_max_idle_per_host(self.per_host)
-            .redirect(redirect::Policy::custom(follow_redirect))
-            .build()
-            .map_err(BuildError::Client)?;
+        let client = Client::new(client::Settings {
+            headers: &self.headers,
+            user_agent: &self.user_agent,
+            connect_timeout: self.connect_timeout,
+            max_idle: self.per_host,
+            roots,
+        })?;
         Ok(Fetcher {
             shared: Arc::new(Shared {
                 client,
@@ -258,20 +234,9 @@ impl FetcherBuilder {
     }
 }
 
-fn follow_redirect(attempt: redirect::Attempt) -> redirect::Action {
-    if attempt.previous().contains(attempt.url()) {
-        let url = attempt.url().to_string();
-        attempt.error(RedirectError::Loop(url))
-    } else if attempt.previous().len() > MAX_REDIRECTS {
-        attempt.error(RedirectError::TooMany)
-    } else {
-        attempt.follow()
-    }
-}
-
 /// What every request task sees.
 pub(crate) struct Shared {
-    pub client: reqwest::Client,
+    pub client: Client,
     pub settings: FetcherBuilder,
     pub progress: Arc<Progress>,
     /// Output files being written now: a second URL naming the same file waits

@@ -16,7 +16,10 @@
 //! # Ok(()) }
 //! ```
 
+mod client;
+mod decode;
 mod fetcher;
+mod http1;
 mod input;
 mod naming;
 mod outcome;

@@ -2,18 +2,19 @@
 //! body streamed in chunks to its sink (a part file or a spool), the size limit,
 //! resuming with a Range request, and cancellation at any wait.
 
-use std::error::Error as _;
 use std::future::Future;
+use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{ACCEPT_ENCODING, CONTENT_RANGE, RANGE, RETRY_AFTER};
-use reqwest::{Response, StatusCode, Url};
+use reqwest::{StatusCode, Url};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::fetcher::{RedirectError, Shared};
+use super::client::Response;
+use super::decode::Decoder;
+use super::fetcher::{MAX_REDIRECTS, Progress, Shared};
 use super::naming::relative_path;
 use super::outcome::{ErrorKind, Failure, Outcome};
 use super::retry::parse_retry_after;
@@ -158,12 +159,6 @@ enum Target<'a> {
     Spool(&'a mut Spool),
 }
 
-/// Where this attempt's body is being written.
-enum Sink<'a> {
-    File(PartFile),
-    Spool(&'a mut Spool),
-}
-
 async fn attempt(
     shared: &Shared,
     url: &Url,
@@ -179,26 +174,16 @@ async fn attempt(
         Some(path) if shared.resume() => partial_len(path),
         _ => 0,
     };
-    let mut request = shared.client.get(url.clone());
-    if offset > 0 {
-        // Byte ranges are of the encoded body: ask for it unencoded, so the
-        // bytes on disk and the range agree.
-        request = request
-            .header(RANGE, format!("bytes={offset}-"))
-            .header(ACCEPT_ENCODING, "identity");
-    }
-    let response = bounded(shared, cancel, "no response", request.send())
-        .await?
-        .map_err(|e| Stop::from(classify(&e)))?;
-    seen.status = Some(response.status().as_u16());
-    seen.final_url = Some(response.url().to_string());
-    let status = response.status();
+    let mut response = bounded(shared, cancel, "no response", follow(shared, url, offset, seen))
+        .await??;
+    let status = response.head.status;
     if status == StatusCode::RANGE_NOT_SATISFIABLE
         && let Some(path) = path
         && offset > 0
     {
         // The part is as long as the file or longer: it cannot be trusted.
         // Start over; this attempt counts like a failed one.
+        response.discard();
         let _ = std::fs::remove_file(super::sink::part_path(path));
         return Err(Failure::new(
             ErrorKind::Transfer,
@@ -208,10 +193,11 @@ async fn attempt(
     }
     if !status.is_success() {
         let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
+            .head
+            .retry_after
+            .as_deref()
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        response.discard();
         let reason = status.canonical_reason().unwrap_or("");
         return Err(Stop {
             failure: Failure::new(
@@ -225,15 +211,16 @@ async fn attempt(
     }
     let resumed = offset > 0
         && status == StatusCode::PARTIAL_CONTENT
-        && range_start(&response) == Some(offset);
+        && range_start(response.head.content_range.as_deref()) == Some(offset);
     let start = if resumed { offset } else { 0 };
-    if let (Some(limit), Some(len)) = (shared.max_size(), response.content_length())
+    let len = response.head.decoded_length();
+    if let (Some(limit), Some(len)) = (shared.max_size(), len)
         && start + len > limit
     {
+        response.discard();
         return Err(too_large(start + len, limit).into());
     }
-    let len = response.content_length();
-    let mut sink = match target {
+    let sink = match target {
         Target::File(path) => Sink::File(
             shared
                 .open_part(path, resumed, len)
@@ -245,53 +232,140 @@ async fn attempt(
         }
     };
     seen.bytes = start;
-    let mut response = response;
+    let encoding = response.head.encoding;
+    let writer = BodyWriter {
+        sink: Some(sink),
+        bytes: &mut seen.bytes,
+        limit: shared.max_size(),
+        progress: &shared.progress,
+        path,
+        failure: None,
+    };
+    let undecodable = |err: io::Error| {
+        Failure::new(
+            ErrorKind::Transfer,
+            format!("cannot decode the {} body: {err}", encoding.name()),
+        )
+    };
+    let mut decoder = Decoder::new(encoding, writer).map_err(undecodable)?;
     loop {
-        let chunk = match bounded(shared, cancel, "no data", response.chunk()).await {
-            Ok(Ok(Some(chunk))) => chunk,
-            Ok(Ok(None)) => break,
-            // Broken transfers keep their part file, for a retry or --resume.
-            Ok(Err(e)) => return Err(classify(&e).into()),
-            Err(failure) => return Err(failure.into()),
+        // Broken transfers keep their part file, for a retry or --resume.
+        let Some(chunk) = bounded(shared, cancel, "no data", response.chunk()).await?? else {
+            break;
         };
-        seen.bytes += chunk.len() as u64;
-        shared.progress.add_bytes(chunk.len() as u64);
-        if let Some(limit) = shared.max_size()
-            && seen.bytes > limit
-        {
-            if let Sink::File(file) = sink {
-                file.discard();
-            }
-            return Err(too_large(seen.bytes, limit).into());
-        }
-        let written = match &mut sink {
-            Sink::File(file) => file.write(&chunk),
-            Sink::Spool(spool) => spool.write(&chunk),
-        };
-        if let Err(e) = written {
-            let failure = match (path, &e) {
-                (Some(path), e) => io_failure(path, e),
-                (None, e) => Failure::new(
-                    ErrorKind::Io,
-                    format!("cannot hold the body: {}", describe_io_error(e)),
-                ),
-            };
-            if let Sink::File(file) = sink {
-                file.discard();
-            }
-            return Err(failure.into());
+        if let Err(err) = decoder.write(chunk) {
+            let failure = decoder.sink().failure.take();
+            return Err(failure.unwrap_or_else(|| undecodable(err)).into());
         }
     }
-    if let (Sink::File(file), Some(path)) = (sink, path) {
+    let mut writer = decoder.finish().map_err(undecodable)?;
+    if let (Some(Sink::File(file)), Some(path)) = (writer.sink.take(), path) {
         file.publish().map_err(|e| io_failure(path, &e))?;
     }
     Ok(())
 }
 
+/// Sends the request and follows redirects: the response that is not one.
+/// Authorization and Cookie headers go only to the URL's own origin.
+async fn follow(
+    shared: &Shared,
+    url: &Url,
+    offset: u64,
+    seen: &mut Seen,
+) -> Result<Response, Failure> {
+    let mut current = url.clone();
+    let mut previous: Vec<Url> = Vec::new();
+    loop {
+        let credentials = current.origin() == url.origin();
+        let response = shared.client.get(&current, offset, credentials).await?;
+        let status = response.head.status;
+        seen.status = Some(status.as_u16());
+        seen.final_url = Some(current.to_string());
+        let redirect = matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308);
+        let location = match &response.head.location {
+            Some(location) if redirect => location,
+            _ => return Ok(response),
+        };
+        let next = current.join(location).map_err(|err| {
+            Failure::new(
+                ErrorKind::Redirect,
+                format!("invalid redirect location {location:?}: {err}"),
+            )
+        })?;
+        response.discard();
+        if next == current || previous.contains(&next) {
+            return Err(Failure::new(
+                ErrorKind::Redirect,
+                format!("redirect loop at {next}"),
+            ));
+        }
+        if previous.len() >= MAX_REDIRECTS {
+            return Err(Failure::new(
+                ErrorKind::Redirect,
+                format!("more than {MAX_REDIRECTS} redirects"),
+            ));
+        }
+        previous.push(std::mem::replace(&mut current, next));
+    }
+}
+
+/// Where this attempt's body is being written.
+enum Sink<'a> {
+    File(PartFile),
+    Spool(&'a mut Spool),
+}
+
+/// The decoded body's way to its sink: counted, and held to the size limit.
+struct BodyWriter<'a> {
+    /// Taken when the body cannot be kept (the part file removed then).
+    sink: Option<Sink<'a>>,
+    bytes: &'a mut u64,
+    limit: Option<u64>,
+    progress: &'a Progress,
+    path: Option<&'a Path>,
+    /// Why the last write failed.
+    failure: Option<Failure>,
+}
+
+impl Write for BodyWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let Some(sink) = self.sink.as_mut() else {
+            return Err(io::Error::other("the body is not kept"));
+        };
+        *self.bytes += data.len() as u64;
+        self.progress.add_bytes(data.len() as u64);
+        let failure = match self.limit {
+            Some(limit) if *self.bytes > limit => too_large(*self.bytes, limit),
+            _ => {
+                let written = match sink {
+                    Sink::File(file) => file.write(data),
+                    Sink::Spool(spool) => spool.write(data),
+                };
+                match (written, self.path) {
+                    (Ok(()), _) => return Ok(data.len()),
+                    (Err(e), Some(path)) => io_failure(path, &e),
+                    (Err(e), None) => Failure::new(
+                        ErrorKind::Io,
+                        format!("cannot hold the body: {}", describe_io_error(&e)),
+                    ),
+                }
+            }
+        };
+        if let Some(Sink::File(file)) = self.sink.take() {
+            file.discard();
+        }
+        self.failure = Some(failure);
+        Err(io::Error::other("the body is not kept"))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The first byte position of a 206 response (`Content-Range: bytes 100-199/200`).
-fn range_start(response: &Response) -> Option<u64> {
-    let value = response.headers().get(CONTENT_RANGE)?.to_str().ok()?;
-    let range = value.strip_prefix("bytes ")?;
+fn range_start(content_range: Option<&str>) -> Option<u64> {
+    let range = content_range?.strip_prefix("bytes ")?;
     range.split('-').next()?.trim().parse().ok()
 }
 
@@ -311,43 +385,4 @@ fn io_failure(path: &Path, err: &std::io::Error) -> Failure {
             describe_io_error(err)
         ),
     )
-}
-
-/// Names a client error by kind, with the deepest cause as its message
-/// (`connection refused`, `redirect loop at http://...`).
-fn classify(err: &reqwest::Error) -> Failure {
-    let mut io_cause = None;
-    let mut redirect_cause = None;
-    let mut deepest = None;
-    let mut source = err.source();
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            io_cause.get_or_insert(io);
-        }
-        if let Some(redirect) = cause.downcast_ref::<RedirectError>() {
-            redirect_cause.get_or_insert(redirect);
-        }
-        deepest = Some(cause);
-        source = cause.source();
-    }
-    let message = match (io_cause, deepest) {
-        (Some(io), _) => describe_io_error(io),
-        (None, Some(cause)) => cause.to_string(),
-        (None, None) => err.to_string(),
-    };
-    if let Some(redirect) = redirect_cause {
-        return Failure::new(ErrorKind::Redirect, redirect.to_string());
-    }
-    let kind = if err.is_timeout() {
-        ErrorKind::Timeout
-    } else if err.is_connect() {
-        ErrorKind::Connect
-    } else if err.is_builder() {
-        ErrorKind::InvalidUrl
-    } else {
-        // Body, decode and request errors: the connection broke or the server
-        // sent something unreadable; another attempt may go better.
-        ErrorKind::Transfer
-    };
-    Failure::new(kind, message)
 }

@@ -1,0 +1,236 @@
+//! The HTTP client every request goes through: netkit's own HTTP/1.1 client
+//! ([`http1`](super::http1)) for plain `http://` URLs, reqwest for the rest
+//! (https with HTTP/2, and everything when a proxy is configured). Redirects
+//! are followed by the caller, one request per hop, so both behave alike.
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{
+    ACCEPT_ENCODING, AUTHORIZATION, CONTENT_RANGE, COOKIE, HeaderMap, HeaderName, HeaderValue,
+    LOCATION, PROXY_AUTHORIZATION, RANGE, RETRY_AFTER, USER_AGENT,
+};
+use reqwest::{StatusCode, Url, redirect};
+
+use super::decode::Encoding;
+use super::fetcher::BuildError;
+use super::http1;
+use super::outcome::{ErrorKind, Failure};
+use crate::net::describe_io_error;
+
+/// What the transfer acts on in a response head.
+pub(crate) struct Head {
+    pub status: StatusCode,
+    /// The body's length as it arrives (before decoding), if the server said.
+    pub content_length: Option<u64>,
+    /// How the body is to be decoded; reqwest decodes its own.
+    pub encoding: Encoding,
+    pub location: Option<String>,
+    pub retry_after: Option<String>,
+    pub content_range: Option<String>,
+}
+
+impl Head {
+    /// The body's length once decoded, if known.
+    pub fn decoded_length(&self) -> Option<u64> {
+        self.content_length
+            .filter(|_| self.encoding == Encoding::Identity)
+    }
+}
+
+pub(crate) struct Response {
+    pub head: Head,
+    body: Body,
+}
+
+enum Body {
+    Web(reqwest::Response, Bytes),
+    Plain(http1::Body),
+}
+
+impl Response {
+    /// The next piece of the body; `None` at its end.
+    pub async fn chunk(&mut self) -> Result<Option<&[u8]>, Failure> {
+        match &mut self.body {
+            Body::Plain(body) => body.chunk().await,
+            Body::Web(response, held) => match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    *held = chunk;
+                    Ok(Some(held))
+                }
+                Ok(None) => Ok(None),
+                Err(err) => Err(classify(&err)),
+            },
+        }
+    }
+
+    /// Done with the response before the end of its body.
+    pub fn discard(self) {
+        if let Body::Plain(body) = self.body {
+            body.discard();
+        }
+    }
+}
+
+/// Headers that go only to the origin the user named, not after a redirect
+/// to another.
+fn is_credential(name: &HeaderName) -> bool {
+    [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION].contains(name)
+}
+
+pub(crate) struct Client {
+    web: reqwest::Client,
+    /// `None` when a proxy is configured: reqwest handles every URL.
+    plain: Option<http1::Client>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// The settings a [`Client`] is built from.
+pub(crate) struct Settings<'a> {
+    pub headers: &'a [(String, String)],
+    pub user_agent: &'a str,
+    pub connect_timeout: Duration,
+    pub max_idle: usize,
+    pub roots: Vec<reqwest::Certificate>,
+}
+
+impl Client {
+    pub fn new(settings: Settings<'_>) -> Result<Self, BuildError> {
+        let mut headers = Vec::new();
+        for (name, value) in settings.headers {
+            let bad = |reason: String| BuildError::Header {
+                name: name.clone(),
+                reason,
+            };
+            let name = HeaderName::try_from(name.as_str()).map_err(|e| bad(e.to_string()))?;
+            let value = HeaderValue::try_from(value.as_str()).map_err(|e| bad(e.to_string()))?;
+            headers.push((name, value));
+        }
+        if !headers.iter().any(|(name, _)| name == USER_AGENT) {
+            let agent = HeaderValue::try_from(settings.user_agent).map_err(|e| {
+                BuildError::Header {
+                    name: USER_AGENT.to_string(),
+                    reason: e.to_string(),
+                }
+            })?;
+            headers.insert(0, (USER_AGENT, agent));
+        }
+        let web = reqwest::Client::builder()
+            .tls_certs_merge(settings.roots)
+            .connect_timeout(settings.connect_timeout)
+            .pool_max_idle_per_host(settings.max_idle)
+            .redirect(redirect::Policy::none())
+            .build()
+            .map_err(BuildError::Client)?;
+        let plain = (!proxy_configured()).then(|| {
+            http1::Client::new(
+                settings.connect_timeout,
+                settings.max_idle,
+                &headers,
+                is_credential,
+            )
+        });
+        Ok(Self {
+            web,
+            plain,
+            headers,
+        })
+    }
+
+    /// Sends a GET for `url`, from byte `range_from` on when not 0, and reads
+    /// the response head. `credentials`: `url` is of the origin the user named,
+    /// so Authorization and Cookie headers go with it.
+    pub async fn get(
+        &self,
+        url: &Url,
+        range_from: u64,
+        credentials: bool,
+    ) -> Result<Response, Failure> {
+        // reqwest turns user:password@ into Basic authentication.
+        let plain = url.scheme() == "http" && url.username().is_empty() && url.password().is_none();
+        if let (true, Some(client)) = (plain, &self.plain) {
+            let (head, body) = client.get(url, range_from, credentials).await?;
+            return Ok(Response {
+                head,
+                body: Body::Plain(body),
+            });
+        }
+        let mut headers = HeaderMap::new();
+        for (name, value) in &self.headers {
+            if credentials || !is_credential(name) {
+                headers.append(name, value.clone());
+            }
+        }
+        if range_from > 0 {
+            // Byte ranges are of the encoded body: ask for it unencoded, so
+            // the bytes on disk and the range agree.
+            let range = HeaderValue::try_from(format!("bytes={range_from}-"))
+                .expect("digits make a valid header value");
+            headers.insert(RANGE, range);
+            headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        }
+        let response = self
+            .web
+            .get(url.clone())
+            .headers(headers)
+            .send()
+            .await
+            .map_err(|err| classify(&err))?;
+        let text = |name| {
+            let value = response.headers().get(name)?;
+            Some(String::from_utf8_lossy(value.as_bytes()).into_owned())
+        };
+        let head = Head {
+            status: response.status(),
+            content_length: response.content_length(),
+            encoding: Encoding::Identity,
+            location: text(LOCATION),
+            retry_after: text(RETRY_AFTER),
+            content_range: text(CONTENT_RANGE),
+        };
+        Ok(Response {
+            head,
+            body: Body::Web(response, Bytes::new()),
+        })
+    }
+}
+
+/// reqwest uses a proxy for plain http when one of these is set.
+fn proxy_configured() -> bool {
+    ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
+}
+
+/// Names a reqwest error by kind, with the deepest cause as its message
+/// (`connection refused`).
+fn classify(err: &reqwest::Error) -> Failure {
+    let mut io_cause = None;
+    let mut deepest = None;
+    let mut source = err.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            io_cause.get_or_insert(io);
+        }
+        deepest = Some(cause);
+        source = cause.source();
+    }
+    let message = match (io_cause, deepest) {
+        (Some(io), _) => describe_io_error(io),
+        (None, Some(cause)) => cause.to_string(),
+        (None, None) => err.to_string(),
+    };
+    let kind = if err.is_timeout() {
+        ErrorKind::Timeout
+    } else if err.is_connect() {
+        ErrorKind::Connect
+    } else if err.is_builder() {
+        ErrorKind::InvalidUrl
+    } else {
+        // Body, decode and request errors: the connection broke or the server
+        // sent something unreadable; another attempt may go better.
+        ErrorKind::Transfer
+    };
+    Failure::new(kind, message)
+}

@@ -1,0 +1,66 @@
+//! One connection to a server and its read buffer.
+
+use std::io;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The read buffer's size: the longest response head, and the most of a body
+/// read at once. Large enough for few reads per large body, small enough that
+/// 64 connections stay within a few MiB.
+pub(super) const BUFFER: usize = 64 << 10;
+
+pub(super) struct Conn {
+    stream: TcpStream,
+    buf: Box<[u8]>,
+    /// `buf[start..end]` has arrived and is not consumed yet.
+    start: usize,
+    end: usize,
+}
+
+impl Conn {
+    pub fn new(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            buf: vec![0; BUFFER].into_boxed_slice(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    pub async fn send(&mut self, request: &[u8]) -> io::Result<()> {
+        self.stream.write_all(request).await
+    }
+
+    /// What has arrived and is not consumed yet.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Marks the first `n` buffered bytes as used, and hands them out; they
+    /// stay readable until the next [`fill`](Self::fill).
+    pub fn consume(&mut self, n: usize) -> &[u8] {
+        let (from, to) = (self.start, self.start + n);
+        debug_assert!(to <= self.end);
+        self.start = to;
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        }
+        &self.buf[from..to]
+    }
+
+    /// Reads more after what is buffered; `Ok(0)` is the end of the stream.
+    /// Fails when the buffer holds [`BUFFER`] bytes not consumed.
+    pub async fn fill(&mut self) -> io::Result<usize> {
+        if self.end == self.buf.len() {
+            if self.start == 0 {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "buffer full"));
+            }
+            self.buf.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, self.end - self.start);
+        }
+        let n = self.stream.read(&mut self.buf[self.end..]).await?;
+        self.end += n;
+        Ok(n)
+    }
+}

@@ -39,7 +39,6 @@ pub enum Command {
     /// Load generators.
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// Fetch many URLs at once: limits, retries, files, a JSON-lines report.
     #[command(after_help = EXIT_CODES)]
     Fetch(FetchArgs),
     /// IRC chat: the server and a terminal client.
@@ -49,7 +48,6 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum EchoCommand {
-    /// Serve RFC 862 echo over TCP and UDP until SIGINT or SIGTERM.
     #[command(after_help = EXIT_CODES)]
     Serve(EchoServeArgs),
     /// Send one message, print its echo, check it came back unchanged.
@@ -57,6 +55,7 @@ pub enum EchoCommand {
     Send(EchoSendArgs),
 }
 
+/// Serve RFC 862 echo over TCP and UDP until SIGINT or SIGTERM.
 #[derive(Debug, Args)]
 #[command(
     long_about = "Serve RFC 862 echo over TCP and UDP until SIGINT or SIGTERM.\n\n\
@@ -127,14 +126,13 @@ pub struct BenchRunArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Load an echo server (netkit's or any other) and measure it.
     #[command(after_help = EXIT_CODES)]
     Echo(BenchEchoArgs),
-    /// Load an IRC server (netkit's or any other) with channel fan-out and measure it.
     #[command(after_help = EXIT_CODES)]
     Chat(BenchChatArgs),
 }
 
+/// Load an echo server (netkit's or any other) and measure it.
 #[derive(Debug, Args)]
 #[command(
     long_about = "Load an echo server (netkit's or any other) and measure it.\n\n\
@@ -171,6 +169,7 @@ pub struct BenchEchoArgs {
     pub run: BenchRunArgs,
 }
 
+/// Load an IRC server (netkit's or any other) with channel fan-out and measure it.
 #[derive(Debug, Args)]
 #[command(
     long_about = "Load an IRC server (netkit's or any other) with channel fan-out and measure it.\n\n\
@@ -238,6 +237,7 @@ pub struct BenchChatArgs {
     pub run: BenchRunArgs,
 }
 
+/// Fetch many URLs at once: limits, retries, files, a JSON-lines report.
 #[derive(Debug, Args)]
 #[command(
     long_about = "Fetch many URLs at once: limits, retries, files, a JSON-lines report.\n\n\
@@ -245,7 +245,9 @@ URLs come from the arguments and from -i FILE (one per line, blank lines and # c
 skipped; - for standard input), read as the run goes. Without -o each result is printed \
 as it completes: a header line `==> URL (200, 5.1 KiB, 12 ms)`, then the body. With -o \
 bodies are saved under DIR, named from the URL (host_port/path), each appearing under its \
-final name only once complete. Connection errors, timeouts, 429 and 5xx are retried with \
+final name only once complete. http:// URLs go over netkit's own HTTP/1.1 client with \
+keep-alive connections; https:// speaks HTTP/2 or HTTP/1.1 as ALPN decides; http_proxy, \
+https_proxy, all_proxy and no_proxy are honoured. Connection errors, timeouts, 429 and 5xx are retried with \
 exponential backoff and jitter (Retry-After is the minimum wait); a failure never stops \
 the run. A summary goes to stderr (--json: one object on stdout). Ctrl-C cancels what is \
 in flight, keeps partial downloads for --resume, and still writes the report and summary.\n\n\

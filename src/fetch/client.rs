@@ -108,12 +108,11 @@ impl Client {
             headers.push((name, value));
         }
         if !headers.iter().any(|(name, _)| name == USER_AGENT) {
-            let agent = HeaderValue::try_from(settings.user_agent).map_err(|e| {
-                BuildError::Header {
+            let agent =
+                HeaderValue::try_from(settings.user_agent).map_err(|e| BuildError::Header {
                     name: USER_AGENT.to_string(),
                     reason: e.to_string(),
-                }
-            })?;
+                })?;
             headers.insert(0, (USER_AGENT, agent));
         }
         let web = reqwest::Client::builder()

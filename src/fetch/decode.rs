@@ -63,7 +63,9 @@ impl<W: Write> Decoder<W> {
         Ok(match encoding {
             Encoding::Identity => Self::Identity(sink),
             Encoding::Gzip => Self::Gzip(flate2::write::GzDecoder::new(sink)),
-            Encoding::Brotli => Self::Brotli(Box::new(brotli::DecompressorWriter::new(sink, PIECE))),
+            Encoding::Brotli => {
+                Self::Brotli(Box::new(brotli::DecompressorWriter::new(sink, PIECE)))
+            }
             Encoding::Zstd => Self::Zstd(zstd::stream::write::Decoder::new(sink)?),
         })
     }

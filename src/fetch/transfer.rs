@@ -174,8 +174,13 @@ async fn attempt(
         Some(path) if shared.resume() => partial_len(path),
         _ => 0,
     };
-    let mut response = bounded(shared, cancel, "no response", follow(shared, url, offset, seen))
-        .await??;
+    let mut response = bounded(
+        shared,
+        cancel,
+        "no response",
+        follow(shared, url, offset, seen),
+    )
+    .await??;
     let status = response.head.status;
     if status == StatusCode::RANGE_NOT_SATISFIABLE
         && let Some(path) = path

@@ -129,8 +129,13 @@ fn line_len(buffered: &[u8], max: usize, what: &str) -> Result<Option<usize>, St
 /// A chunk-size line: hex digits, then maybe `;extensions`, then maybe `\r`.
 fn parse_chunk_size(line: &[u8]) -> Result<u64, String> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let digits = line.split(|&b| b == b';').next().unwrap_or_default().trim_ascii();
-    let valid = !digits.is_empty() && digits.len() <= 15 && digits.iter().all(u8::is_ascii_hexdigit);
+    let digits = line
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    let valid =
+        !digits.is_empty() && digits.len() <= 15 && digits.iter().all(u8::is_ascii_hexdigit);
     valid
         .then(|| u64::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok())
         .flatten()
@@ -222,8 +227,5 @@ impl Body {
 }
 
 pub(super) fn malformed(reason: String) -> Failure {
-    Failure::new(
-        ErrorKind::Transfer,
-        format!("malformed response: {reason}"),
-    )
+    Failure::new(ErrorKind::Transfer, format!("malformed response: {reason}"))
 }

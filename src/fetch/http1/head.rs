@@ -28,6 +28,11 @@ pub(super) fn parse(buf: &[u8]) -> Result<Option<Parsed>, String> {
     let len = match response.parse(buf) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(format!(
+                "response head with more than {MAX_HEADERS} headers"
+            ));
+        }
         Err(err) => return Err(err.to_string()),
     };
     let code = response.code.unwrap_or_default();
@@ -116,7 +121,12 @@ fn parse_length(value: &[u8]) -> Result<u64, String> {
     digits
         .then(|| std::str::from_utf8(value).ok()?.parse().ok())
         .flatten()
-        .ok_or_else(|| format!("invalid content-length {:?}", String::from_utf8_lossy(value)))
+        .ok_or_else(|| {
+            format!(
+                "invalid content-length {:?}",
+                String::from_utf8_lossy(value)
+            )
+        })
 }
 
 #[cfg(test)]
@@ -129,9 +139,8 @@ mod tests {
 
     #[test]
     fn a_keep_alive_response_with_a_length() {
-        let p = parsed(
-            "HTTP/1.1 200 OK\r\nContent-Length: 12\r\nContent-Encoding: gzip\r\n\r\nbody",
-        );
+        let p =
+            parsed("HTTP/1.1 200 OK\r\nContent-Length: 12\r\nContent-Encoding: gzip\r\n\r\nbody");
         assert_eq!(p.head.status, StatusCode::OK);
         assert_eq!(p.head.content_length, Some(12));
         assert_eq!(p.head.encoding, Encoding::Gzip);
@@ -155,9 +164,17 @@ mod tests {
 
     #[test]
     fn versions_and_connection_tokens_decide_reuse() {
-        assert!(!parsed("HTTP/1.1 200 OK\r\nConnection: Keep-Alive, close\r\nContent-Length: 0\r\n\r\n").keep_alive);
+        assert!(
+            !parsed(
+                "HTTP/1.1 200 OK\r\nConnection: Keep-Alive, close\r\nContent-Length: 0\r\n\r\n"
+            )
+            .keep_alive
+        );
         assert!(!parsed("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n").keep_alive);
-        assert!(parsed("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n").keep_alive);
+        assert!(
+            parsed("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n")
+                .keep_alive
+        );
         let p = parsed("HTTP/1.0 200 OK\r\n\r\n");
         assert!(matches!(p.framing, Framing::Close) && !p.keep_alive);
     }

@@ -107,7 +107,8 @@ impl Client {
             };
             match exchange(&mut conn, &request).await {
                 Ok(head) => {
-                    let body = Body::new(conn, head.framing, head.keep_alive, self.pool.clone(), key);
+                    let body =
+                        Body::new(conn, head.framing, head.keep_alive, self.pool.clone(), key);
                     return Ok((head.head, body));
                 }
                 // The server closed the idle connection while it sat in the
@@ -137,7 +138,11 @@ impl Client {
         if range_from > 0 {
             // Byte ranges are of the encoded body: ask for it unencoded, so
             // the bytes on disk and the range agree.
-            header_line(&mut request, b"range", format!("bytes={range_from}-").as_bytes());
+            header_line(
+                &mut request,
+                b"range",
+                format!("bytes={range_from}-").as_bytes(),
+            );
             header_line(&mut request, b"accept-encoding", b"identity");
         } else {
             header_line(&mut request, b"accept-encoding", &self.accept_encoding);
@@ -204,8 +209,9 @@ async fn exchange(conn: &mut Conn, request: &[u8]) -> Result<head::Parsed, Excha
     let mut answered = false;
     loop {
         match head::parse(conn.buffered()) {
-            Ok(Some(parsed)) if parsed.head.status.is_informational()
-                && parsed.head.status != reqwest::StatusCode::SWITCHING_PROTOCOLS =>
+            Ok(Some(parsed))
+                if parsed.head.status.is_informational()
+                    && parsed.head.status != reqwest::StatusCode::SWITCHING_PROTOCOLS =>
             {
                 conn.consume(parsed.len);
                 continue;
@@ -241,8 +247,13 @@ async fn exchange(conn: &mut Conn, request: &[u8]) -> Result<head::Parsed, Excha
 
 /// Idle keep-alive connections, per host and port.
 pub(crate) struct Pool {
-    idle: Mutex<HashMap<Arc<str>, Vec<(Conn, Instant)>>>,
+    idle: Mutex<HashMap<Arc<str>, Vec<Idle>>>,
     max_idle: usize,
+}
+
+struct Idle {
+    conn: Conn,
+    since: Instant,
 }
 
 impl Pool {
@@ -257,19 +268,22 @@ impl Pool {
     fn take(&self, key: &str) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let conns = idle.get_mut(key)?;
-        let fresh = conns.pop().filter(|(_, since)| since.elapsed() < IDLE_FOR);
+        let fresh = conns.pop().filter(|idle| idle.since.elapsed() < IDLE_FOR);
         if fresh.is_none() {
             // The rest are older still.
             conns.clear();
         }
-        fresh.map(|(conn, _)| conn)
+        fresh.map(|idle| idle.conn)
     }
 
     fn put(&self, key: &Arc<str>, conn: Conn) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let conns = idle.entry(key.clone()).or_default();
         if conns.len() < self.max_idle {
-            conns.push((conn, Instant::now()));
+            conns.push(Idle {
+                conn,
+                since: Instant::now(),
+            });
         }
     }
 }

@@ -67,7 +67,12 @@ impl Request {
 struct Reply {
     bytes: Vec<u8>,
     close: bool,
+    /// Written [`LATER`] after `bytes`, when no request asked for them.
+    later: Vec<u8>,
 }
+
+/// How long after a reply its `later` bytes are written.
+const LATER: Duration = Duration::from_millis(100);
 
 impl Reply {
     /// Writes `bytes` and waits for the next request on the connection.
@@ -75,6 +80,7 @@ impl Reply {
         Self {
             bytes: bytes.into(),
             close: false,
+            later: Vec::new(),
         }
     }
 
@@ -83,6 +89,7 @@ impl Reply {
         Self {
             bytes: bytes.into(),
             close: true,
+            later: Vec::new(),
         }
     }
 }
@@ -196,7 +203,11 @@ fn serve(
         let reply = script(&request);
         requests.lock().unwrap().push(request);
         // The client may give up on a reply it does not like before reading it all.
-        let written = stream.write_all(&reply.bytes);
+        let mut written = stream.write_all(&reply.bytes);
+        if written.is_ok() && !reply.later.is_empty() {
+            std::thread::sleep(LATER);
+            written = stream.write_all(&reply.later);
+        }
         if reply.close || written.is_err() {
             let _ = stream.shutdown(Shutdown::Both);
             return;
@@ -546,6 +557,110 @@ fn a_gzip_body_is_decoded_and_its_decoded_size_is_limited() {
     assert_file(&server.saved(whole.path(), "/zeros"), &zeros);
     let offered = server.requests()[0].header("accept-encoding").join(",");
     assert!(offered.contains("gzip"), "gzip not offered: {offered:?}");
+}
+
+/// The size limit holds for the last decoded bytes too, which the decoder
+/// writes out only once the body has ended: still `too_large`, not a decoding
+/// error, and not retried.
+#[test]
+fn a_gzip_body_just_over_the_limit_is_too_large() {
+    use flate2::{Compression, write::GzEncoder};
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    encoder.write_all(&[b'z'; 110_000]).unwrap();
+    let gzipped = encoder.finish().unwrap();
+    let headers = format!(
+        "Content-Encoding: gzip\r\nContent-Length: {}",
+        gzipped.len()
+    );
+    let reply = response("HTTP/1.1 200 OK", &headers, &gzipped);
+    let server = Server::start(move |_| Reply::keep(reply.clone()));
+    let url = server.url("/z");
+    let run = fetch(&["--max-size", "100000", &url]);
+    run.assert_exit(1);
+    let record = run.record(&url);
+    assert_eq!(
+        (record["error"].as_str(), record["attempts"].as_u64()),
+        (Some("too_large"), Some(1)),
+        "{run:#?}"
+    );
+}
+
+/// An empty body is empty whatever Content-Encoding says: a 204 or a
+/// zero-length 200 "in gzip" or "in br" succeeds, with an empty file.
+#[test]
+fn an_empty_body_in_an_encoding_is_an_empty_file() {
+    let server = Server::start(|request| {
+        Reply::keep(match request.path() {
+            "/none" => response("HTTP/1.1 204 No Content", "Content-Encoding: gzip", b""),
+            _ => response(
+                "HTTP/1.1 200 OK",
+                "Content-Encoding: br\r\nContent-Length: 0",
+                b"",
+            ),
+        })
+    });
+    let out = tempfile::tempdir().unwrap();
+    let (none, empty) = (server.url("/none"), server.url("/empty"));
+    let run = fetch(&["-o", out.path().to_str().unwrap(), &none, &empty]);
+    run.assert_exit(0);
+    assert_file(&server.saved(out.path(), "/none"), b"");
+    assert_file(&server.saved(out.path(), "/empty"), b"");
+}
+
+/// `user:password@` in a URL is sent as Basic credentials to its origin,
+/// also after a redirect within it, and not to another origin.
+#[test]
+fn credentials_in_the_url_go_to_its_origin_only() {
+    let elsewhere = Server::start(|_| Reply::keep(ok(b"elsewhere\n")));
+    let away = elsewhere.url("/dest");
+    let origin = Server::start(move |request| {
+        // Absolute, without the user: the credentials come from the URL the
+        // user named.
+        let location = match request.path() {
+            "/cross" => away.clone(),
+            "/same" => format!("http://{}/dest", request.header("host")[0]),
+            _ => return Reply::keep(ok(b"here\n")),
+        };
+        let headers = format!("Location: {location}\r\nContent-Length: 0");
+        Reply::keep(response("HTTP/1.1 301 Moved Permanently", &headers, b""))
+    });
+    let with_user = |path: &str| format!("http://us%20er:p%40ss@{}{path}", origin.addr);
+    let (cross, same) = (with_user("/cross"), with_user("/same"));
+    let run = fetch(&[&cross, &same]);
+    run.assert_exit(0);
+    // base64 of "us er:p@ss"
+    let basic = "Basic dXMgZXI6cEBzcw==";
+    for request in origin.requests() {
+        assert_eq!(request.header("authorization"), [basic], "{request:#?}");
+    }
+    assert_eq!(origin.requests().len(), 3, "/cross, /same and /dest");
+    let there = elsewhere.requests();
+    assert_eq!(there.len(), 1, "{there:#?}");
+    assert!(there[0].header("authorization").is_empty(), "{there:#?}");
+}
+
+/// Bytes that arrive on an idle connection after its response (a server
+/// that sent more than it said) are not taken for the next response: the
+/// next request goes on a new connection and succeeds first time.
+#[test]
+fn stray_bytes_on_an_idle_connection_retire_it() {
+    let server = Server::start(|_| Reply {
+        later: b"HTTP/1.1 500 Stray\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        ..Reply::keep(ok(b"fine\n"))
+    });
+    let (a, b) = (server.url("/a"), server.url("/b"));
+    // Two requests a second: the second starts after the stray bytes came.
+    let run = fetch(&["-j", "1", "--per-host", "1", "--rate", "2", &a, &b]);
+    run.assert_exit(0);
+    for url in [&a, &b] {
+        let record = run.record(url);
+        assert_eq!(
+            (record["status"].as_u64(), record["attempts"].as_u64()),
+            (Some(200), Some(1)),
+            "{run:#?}"
+        );
+    }
+    assert_eq!(server.connections(), 2, "{:#?}", server.requests());
 }
 
 // ----------------------------------------------------------------------------

@@ -6,14 +6,15 @@
 use std::error::Error as _;
 use std::time::Duration;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use reqwest::header::{
-    ACCEPT_ENCODING, AUTHORIZATION, CONTENT_RANGE, COOKIE, HeaderMap, HeaderName, HeaderValue,
-    LOCATION, PROXY_AUTHORIZATION, RANGE, RETRY_AFTER, USER_AGENT,
+    ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_RANGE, COOKIE, HeaderMap, HeaderName,
+    HeaderValue, LOCATION, PROXY_AUTHORIZATION, RANGE, RETRY_AFTER, USER_AGENT,
 };
 use reqwest::{StatusCode, Url, redirect};
 
-use super::decode::Encoding;
+use super::decode::{ACCEPTED, Encoding};
 use super::fetcher::BuildError;
 use super::http1;
 use super::outcome::{ErrorKind, Failure};
@@ -79,10 +80,26 @@ fn is_credential(name: &HeaderName) -> bool {
     [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION].contains(name)
 }
 
+/// `Authorization: Basic ...` for a URL with `user:password@`.
+fn basic_auth(url: &Url) -> Option<HeaderValue> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |part| percent_encoding::percent_decode_str(part).collect::<Vec<u8>>();
+    let mut pair = decode(url.username());
+    pair.push(b':');
+    pair.extend(decode(url.password().unwrap_or_default()));
+    let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+    let mut value = HeaderValue::try_from(format!("Basic {encoded}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
 pub(crate) struct Client {
     web: reqwest::Client,
     /// `None` when a proxy is configured: reqwest handles every URL.
     plain: Option<http1::Client>,
+    /// Sent with every request: the user's, and the defaults they leave.
     headers: Vec<(HeaderName, HeaderValue)>,
 }
 
@@ -91,29 +108,36 @@ pub(crate) struct Settings<'a> {
     pub headers: &'a [(String, String)],
     pub user_agent: &'a str,
     pub connect_timeout: Duration,
+    /// Idle connections kept per host, and in all.
     pub max_idle: usize,
+    pub max_idle_total: usize,
     pub roots: Vec<reqwest::Certificate>,
 }
 
 impl Client {
     pub fn new(settings: Settings<'_>) -> Result<Self, BuildError> {
-        let mut headers = Vec::new();
-        for (name, value) in settings.headers {
+        let header = |name: &str, value: &str| {
             let bad = |reason: String| BuildError::Header {
-                name: name.clone(),
+                name: name.to_string(),
                 reason,
             };
-            let name = HeaderName::try_from(name.as_str()).map_err(|e| bad(e.to_string()))?;
-            let value = HeaderValue::try_from(value.as_str()).map_err(|e| bad(e.to_string()))?;
-            headers.push((name, value));
+            let name = HeaderName::try_from(name).map_err(|e| bad(e.to_string()))?;
+            let value = HeaderValue::try_from(value).map_err(|e| bad(e.to_string()))?;
+            Ok::<_, BuildError>((name, value))
+        };
+        let mut headers = Vec::new();
+        for (name, value) in settings.headers {
+            headers.push(header(name, value)?);
         }
-        if !headers.iter().any(|(name, _)| name == USER_AGENT) {
-            let agent =
-                HeaderValue::try_from(settings.user_agent).map_err(|e| BuildError::Header {
-                    name: USER_AGENT.to_string(),
-                    reason: e.to_string(),
-                })?;
-            headers.insert(0, (USER_AGENT, agent));
+        let defaults = [
+            (USER_AGENT, settings.user_agent),
+            (ACCEPT, "*/*"),
+            (ACCEPT_ENCODING, ACCEPTED),
+        ];
+        for (name, value) in defaults {
+            if !headers.iter().any(|(given, _)| *given == name) {
+                headers.push(header(name.as_str(), value)?);
+            }
         }
         let web = reqwest::Client::builder()
             .tls_certs_merge(settings.roots)
@@ -126,8 +150,7 @@ impl Client {
             http1::Client::new(
                 settings.connect_timeout,
                 settings.max_idle,
-                &headers,
-                is_credential,
+                settings.max_idle_total,
             )
         });
         Ok(Self {
@@ -138,41 +161,48 @@ impl Client {
     }
 
     /// Sends a GET for `url`, from byte `range_from` on when not 0, and reads
-    /// the response head. `credentials`: `url` is of the origin the user named,
-    /// so Authorization and Cookie headers go with it.
-    pub async fn get(
-        &self,
-        url: &Url,
-        range_from: u64,
-        credentials: bool,
-    ) -> Result<Response, Failure> {
-        // reqwest turns user:password@ into Basic authentication.
-        let plain = url.scheme() == "http" && url.username().is_empty() && url.password().is_none();
-        if let (true, Some(client)) = (plain, &self.plain) {
-            let (head, body) = client.get(url, range_from, credentials).await?;
-            return Ok(Response {
-                head,
-                body: Body::Plain(body),
-            });
-        }
-        let mut headers = HeaderMap::new();
-        for (name, value) in &self.headers {
-            if credentials || !is_credential(name) {
-                headers.append(name, value.clone());
-            }
+    /// the response head. `origin` is the URL the user named: Authorization
+    /// and Cookie headers, and its `user:password@`, go only to its origin.
+    pub async fn get(&self, url: &Url, range_from: u64, origin: &Url) -> Result<Response, Failure> {
+        let same_origin = url.origin() == origin.origin();
+        let mut extra = Vec::new();
+        let auth = basic_auth(url).or_else(|| basic_auth(origin).filter(|_| same_origin));
+        if let Some(auth) = auth {
+            extra.push((AUTHORIZATION, auth));
         }
         if range_from > 0 {
             // Byte ranges are of the encoded body: ask for it unencoded, so
             // the bytes on disk and the range agree.
             let range = HeaderValue::try_from(format!("bytes={range_from}-"))
                 .expect("digits make a valid header value");
-            headers.insert(RANGE, range);
-            headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+            extra.push((RANGE, range));
+            extra.push((ACCEPT_ENCODING, HeaderValue::from_static("identity")));
+        }
+        let headers = self
+            .headers
+            .iter()
+            .filter(|(name, _)| same_origin || !is_credential(name))
+            .filter(|(name, _)| !extra.iter().any(|(added, _)| added == name))
+            .chain(&extra);
+        if let (true, Some(client)) = (url.scheme() == "http", &self.plain) {
+            let (head, body) = client.get(url, headers).await?;
+            return Ok(Response {
+                head,
+                body: Body::Plain(body),
+            });
+        }
+        let mut url = url.clone();
+        // Its credentials are in the headers already.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(name, value.clone());
         }
         let response = self
             .web
-            .get(url.clone())
-            .headers(headers)
+            .get(url)
+            .headers(map)
             .send()
             .await
             .map_err(|err| classify(&err))?;

@@ -48,7 +48,17 @@ impl Encoding {
 }
 
 /// Decodes a body into `W` as its pieces are written.
-pub(crate) enum Decoder<W: Write> {
+pub(crate) struct Decoder<W: Write> {
+    encoding: Encoding,
+    /// `None` only after a decoder could not be set up.
+    inner: Option<Inner<W>>,
+}
+
+enum Inner<W: Write> {
+    /// No byte of the body yet: an empty body is empty whatever its encoding
+    /// (a 204 with `Content-Encoding: gzip`), so the decoder starts with the
+    /// first byte.
+    Waiting(W),
     Identity(W),
     Gzip(flate2::write::GzDecoder<W>),
     Brotli(Box<brotli::DecompressorWriter<W>>),
@@ -59,52 +69,71 @@ pub(crate) enum Decoder<W: Write> {
 const PIECE: usize = 32 << 10;
 
 impl<W: Write> Decoder<W> {
-    pub fn new(encoding: Encoding, sink: W) -> io::Result<Self> {
-        Ok(match encoding {
-            Encoding::Identity => Self::Identity(sink),
-            Encoding::Gzip => Self::Gzip(flate2::write::GzDecoder::new(sink)),
-            Encoding::Brotli => {
-                Self::Brotli(Box::new(brotli::DecompressorWriter::new(sink, PIECE)))
-            }
-            Encoding::Zstd => Self::Zstd(zstd::stream::write::Decoder::new(sink)?),
-        })
+    pub fn new(encoding: Encoding, sink: W) -> Self {
+        Self {
+            encoding,
+            inner: Some(Inner::Waiting(sink)),
+        }
     }
 
     /// Decodes all of `data` into the writer.
     pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        match self {
-            Self::Identity(sink) => sink.write_all(data),
-            Self::Gzip(decoder) => decoder.write_all(data),
-            Self::Brotli(decoder) => decoder.write_all(data),
-            Self::Zstd(decoder) => decoder.write_all(data),
+        if data.is_empty() {
+            return Ok(());
+        }
+        if let Some(Inner::Waiting(_)) = self.inner
+            && let Some(Inner::Waiting(sink)) = self.inner.take()
+        {
+            self.inner = Some(match self.encoding {
+                Encoding::Identity => Inner::Identity(sink),
+                Encoding::Gzip => Inner::Gzip(flate2::write::GzDecoder::new(sink)),
+                Encoding::Brotli => {
+                    Inner::Brotli(Box::new(brotli::DecompressorWriter::new(sink, PIECE)))
+                }
+                Encoding::Zstd => Inner::Zstd(zstd::stream::write::Decoder::new(sink)?),
+            });
+        }
+        match &mut self.inner {
+            Some(Inner::Waiting(sink) | Inner::Identity(sink)) => sink.write_all(data),
+            Some(Inner::Gzip(decoder)) => decoder.write_all(data),
+            Some(Inner::Brotli(decoder)) => decoder.write_all(data),
+            Some(Inner::Zstd(decoder)) => decoder.write_all(data),
+            None => Err(io::Error::other("no decoder")),
         }
     }
 
-    pub fn sink(&mut self) -> &mut W {
-        match self {
-            Self::Identity(sink) => sink,
-            Self::Gzip(decoder) => decoder.get_mut(),
-            Self::Brotli(decoder) => decoder.get_mut(),
-            Self::Zstd(decoder) => decoder.get_mut(),
+    pub fn sink(&mut self) -> Option<&mut W> {
+        Some(match self.inner.as_mut()? {
+            Inner::Waiting(sink) | Inner::Identity(sink) => sink,
+            Inner::Gzip(decoder) => decoder.get_mut(),
+            Inner::Brotli(decoder) => decoder.get_mut(),
+            Inner::Zstd(decoder) => decoder.get_mut(),
+        })
+    }
+
+    /// Writes out what the decoder still holds and checks that the encoded
+    /// body was complete (an error if not).
+    pub fn finish(&mut self) -> io::Result<()> {
+        match &mut self.inner {
+            Some(Inner::Waiting(_) | Inner::Identity(_)) => Ok(()),
+            Some(Inner::Gzip(decoder)) => decoder.try_finish(),
+            Some(Inner::Brotli(decoder)) => decoder.close(),
+            Some(Inner::Zstd(decoder)) => decoder.do_finish(),
+            None => Err(io::Error::other("no decoder")),
         }
     }
 
-    /// Writes out what the decoder still holds, checks that the encoded body
-    /// was complete, and hands back the writer.
-    pub fn finish(self) -> io::Result<W> {
-        match self {
-            Self::Identity(sink) => Ok(sink),
-            Self::Gzip(decoder) => decoder.finish(),
-            Self::Brotli(mut decoder) => {
-                decoder.close()?;
-                decoder
-                    .into_inner()
-                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "truncated br data"))
-            }
-            Self::Zstd(mut decoder) => {
-                decoder.flush()?;
-                Ok(decoder.into_inner())
-            }
+    /// The writer, once [`finish`](Self::finish) has succeeded.
+    pub fn into_sink(self) -> io::Result<W> {
+        match self.inner {
+            Some(Inner::Waiting(sink) | Inner::Identity(sink)) => Ok(sink),
+            // Finished already: this only hands the writer back.
+            Some(Inner::Gzip(decoder)) => decoder.finish(),
+            Some(Inner::Brotli(decoder)) => decoder
+                .into_inner()
+                .map_err(|_| io::Error::other("the br decoder kept its writer")),
+            Some(Inner::Zstd(decoder)) => Ok(decoder.into_inner()),
+            None => Err(io::Error::other("no decoder")),
         }
     }
 }
@@ -114,11 +143,12 @@ mod tests {
     use super::*;
 
     fn decode(encoding: Encoding, encoded: &[u8], piece: usize) -> io::Result<Vec<u8>> {
-        let mut decoder = Decoder::new(encoding, Vec::new())?;
+        let mut decoder = Decoder::new(encoding, Vec::new());
         for chunk in encoded.chunks(piece) {
             decoder.write(chunk)?;
         }
-        decoder.finish()
+        decoder.finish()?;
+        decoder.into_sink()
     }
 
     fn encode(encoding: Encoding, plain: &[u8]) -> Vec<u8> {
@@ -162,7 +192,7 @@ mod tests {
     #[test]
     fn a_truncated_or_corrupt_body_is_an_error() {
         let plain = vec![b'x'; 100_000];
-        for encoding in [Encoding::Gzip, Encoding::Brotli] {
+        for encoding in [Encoding::Gzip, Encoding::Brotli, Encoding::Zstd] {
             let encoded = encode(encoding, &plain);
             let cut = &encoded[..encoded.len() / 2];
             assert!(decode(encoding, cut, 512).is_err(), "{}", encoding.name());
@@ -208,11 +238,23 @@ mod tests {
                 limit: 1 << 20,
                 largest_piece: 0,
             };
-            let mut decoder = Decoder::new(encoding, sink).unwrap();
+            let mut decoder = Decoder::new(encoding, sink);
             assert!(decoder.write(&encoded).is_err(), "{}", encoding.name());
-            let sink = decoder.sink();
+            let sink = decoder.sink().expect("a sink");
             assert!(sink.taken <= (1 << 20) + (256 << 10), "{}", encoding.name());
             assert!(sink.largest_piece <= 256 << 10, "{}", encoding.name());
+        }
+    }
+
+    #[test]
+    fn an_empty_body_is_empty_whatever_its_encoding() {
+        for encoding in ALL {
+            assert_eq!(
+                decode(encoding, b"", 1).unwrap(),
+                b"",
+                "{}",
+                encoding.name()
+            );
         }
     }
 

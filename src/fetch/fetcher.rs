@@ -219,6 +219,7 @@ impl FetcherBuilder {
             user_agent: &self.user_agent,
             connect_timeout: self.connect_timeout,
             max_idle: self.per_host,
+            max_idle_total: self.concurrency,
             roots,
         })?;
         Ok(Fetcher {

@@ -252,18 +252,26 @@ async fn attempt(
             format!("cannot decode the {} body: {err}", encoding.name()),
         )
     };
-    let mut decoder = Decoder::new(encoding, writer).map_err(undecodable)?;
+    let mut decoder = Decoder::new(encoding, writer);
+    // The writer's own failure (the size limit, a write error) if it has one,
+    // else the decoder's.
+    let failed = |decoder: &mut Decoder<BodyWriter>, err| {
+        let failure = decoder.sink().and_then(|writer| writer.failure.take());
+        Stop::from(failure.unwrap_or_else(|| undecodable(err)))
+    };
     loop {
         // Broken transfers keep their part file, for a retry or --resume.
         let Some(chunk) = bounded(shared, cancel, "no data", response.chunk()).await?? else {
             break;
         };
         if let Err(err) = decoder.write(chunk) {
-            let failure = decoder.sink().failure.take();
-            return Err(failure.unwrap_or_else(|| undecodable(err)).into());
+            return Err(failed(&mut decoder, err));
         }
     }
-    let mut writer = decoder.finish().map_err(undecodable)?;
+    if let Err(err) = decoder.finish() {
+        return Err(failed(&mut decoder, err));
+    }
+    let mut writer = decoder.into_sink().map_err(undecodable)?;
     if let (Some(Sink::File(file)), Some(path)) = (writer.sink.take(), path) {
         file.publish().map_err(|e| io_failure(path, &e))?;
     }
@@ -271,7 +279,6 @@ async fn attempt(
 }
 
 /// Sends the request and follows redirects: the response that is not one.
-/// Authorization and Cookie headers go only to the URL's own origin.
 async fn follow(
     shared: &Shared,
     url: &Url,
@@ -281,8 +288,7 @@ async fn follow(
     let mut current = url.clone();
     let mut previous: Vec<Url> = Vec::new();
     loop {
-        let credentials = current.origin() == url.origin();
-        let response = shared.client.get(&current, offset, credentials).await?;
+        let response = shared.client.get(&current, offset, url).await?;
         let status = response.head.status;
         seen.status = Some(status.as_u16());
         seen.final_url = Some(current.to_string());

@@ -49,6 +49,14 @@ impl Conn {
         &self.buf[from..to]
     }
 
+    /// Whether nothing has arrived on this idle connection: neither bytes
+    /// that no request asked for, nor its close. Costs no system call when the last
+    /// read drained the socket (tokio then knows it is not readable).
+    pub fn quiet(&mut self) -> bool {
+        let spare = &mut self.buf[self.end..];
+        matches!(self.stream.try_read(spare), Err(err) if err.kind() == io::ErrorKind::WouldBlock)
+    }
+
     /// Reads more after what is buffered; `Ok(0)` is the end of the stream.
     /// Fails when the buffer holds [`BUFFER`] bytes not consumed.
     pub async fn fill(&mut self) -> io::Result<usize> {

@@ -45,8 +45,10 @@ pub(super) fn parse(buf: &[u8]) -> Result<Option<Parsed>, String> {
         retry_after: None,
         content_range: None,
     };
-    // HTTP/1.1 keeps the connection unless told otherwise, 1.0 closes it.
-    let mut keep_alive = response.version == Some(1);
+    // HTTP/1.1 keeps the connection unless told otherwise, 1.0 closes it;
+    // `close` wins over `keep-alive`.
+    let http11 = response.version == Some(1);
+    let (mut close, mut keep) = (false, http11);
     let mut chunked = None;
     let text = |value: &[u8]| String::from_utf8_lossy(value).into_owned();
     for header in response.headers.iter() {
@@ -64,11 +66,8 @@ pub(super) fn parse(buf: &[u8]) -> Result<Option<Parsed>, String> {
             chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
         } else if name.eq_ignore_ascii_case("connection") {
             for token in value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
-                if token.eq_ignore_ascii_case(b"close") {
-                    keep_alive = false;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                    keep_alive = true;
-                }
+                close |= token.eq_ignore_ascii_case(b"close");
+                keep |= token.eq_ignore_ascii_case(b"keep-alive");
             }
         } else if name.eq_ignore_ascii_case("content-encoding") {
             head.encoding = Encoding::from_header(value);
@@ -79,6 +78,12 @@ pub(super) fn parse(buf: &[u8]) -> Result<Option<Parsed>, String> {
         } else if name.eq_ignore_ascii_case("content-range") {
             head.content_range = Some(text(value));
         }
+    }
+    let mut keep_alive = keep && !close;
+    if chunked.is_some() && (head.content_length.is_some() || !http11) {
+        // Framed two ways, or chunked from an HTTP/1.0 server: read it, but
+        // trust nothing after it on this connection (RFC 9112, 6.1 and 6.3).
+        keep_alive = false;
     }
     let framing = if status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -156,7 +161,13 @@ mod tests {
         );
         assert!(matches!(p.framing, Framing::Chunked(_)));
         assert_eq!(p.head.content_length, None);
-        assert!(p.keep_alive);
+        assert!(!p.keep_alive, "framed two ways: not reused");
+        let p = parsed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert!(matches!(p.framing, Framing::Chunked(_)) && p.keep_alive);
+        let p = parsed(
+            "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n",
+        );
+        assert!(matches!(p.framing, Framing::Chunked(_)) && !p.keep_alive);
         let p = parsed("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n");
         assert!(matches!(p.framing, Framing::Close));
         assert!(!p.keep_alive);
@@ -167,6 +178,12 @@ mod tests {
         assert!(
             !parsed(
                 "HTTP/1.1 200 OK\r\nConnection: Keep-Alive, close\r\nContent-Length: 0\r\n\r\n"
+            )
+            .keep_alive
+        );
+        assert!(
+            !parsed(
+                "HTTP/1.1 200 OK\r\nConnection: close, keep-alive\r\nContent-Length: 0\r\n\r\n"
             )
             .keep_alive
         );

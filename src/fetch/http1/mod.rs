@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::Url;
-use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::header::{HOST, HeaderName, HeaderValue};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -27,9 +27,8 @@ use body::malformed;
 use conn::Conn;
 
 use super::client::Head;
-use super::decode::ACCEPTED;
 use super::outcome::{ErrorKind, Failure};
-use crate::net::describe_io_error;
+use crate::net::{describe_io_error, format_duration};
 
 /// An idle connection older than this is closed rather than reused: servers
 /// close theirs after a while, and reusing one they closed costs a round trip.
@@ -38,60 +37,24 @@ const IDLE_FOR: Duration = Duration::from_secs(30);
 pub(crate) struct Client {
     pool: Arc<Pool>,
     connect_timeout: Duration,
-    /// Header lines sent with every request.
-    fixed: Vec<u8>,
-    /// Header lines sent only to the URL's own origin, not after a redirect to
-    /// another one (Authorization, Cookie).
-    credentials: Vec<u8>,
-    accept_encoding: Vec<u8>,
-    /// The user gave a Host header: it replaces the URL's.
-    host_given: bool,
 }
 
 impl Client {
-    /// `headers` go with every request (`credentials` ones only to the URL's
-    /// origin); Accept and Accept-Encoding are added unless given.
-    pub fn new(
-        connect_timeout: Duration,
-        max_idle: usize,
-        headers: &[(HeaderName, HeaderValue)],
-        credentials: impl Fn(&HeaderName) -> bool,
-    ) -> Self {
-        let mut client = Self {
-            pool: Arc::new(Pool::new(max_idle)),
+    /// Keeps at most `max_idle` idle connections per host and port, and
+    /// `max_idle_total` in all.
+    pub fn new(connect_timeout: Duration, max_idle: usize, max_idle_total: usize) -> Self {
+        Self {
+            pool: Arc::new(Pool::new(max_idle, max_idle_total)),
             connect_timeout,
-            fixed: Vec::new(),
-            credentials: Vec::new(),
-            accept_encoding: ACCEPTED.as_bytes().to_vec(),
-            host_given: false,
-        };
-        let given = |name: &HeaderName| headers.iter().any(|(n, _)| n == name);
-        if !given(&reqwest::header::ACCEPT) {
-            client.fixed.extend_from_slice(b"accept: */*\r\n");
         }
-        client.host_given = given(&reqwest::header::HOST);
-        for (name, value) in headers {
-            if name == reqwest::header::ACCEPT_ENCODING {
-                client.accept_encoding = value.as_bytes().to_vec();
-                continue;
-            }
-            let lines = if credentials(name) {
-                &mut client.credentials
-            } else {
-                &mut client.fixed
-            };
-            header_line(lines, name.as_str().as_bytes(), value.as_bytes());
-        }
-        client
     }
 
-    /// Sends a GET for `url` (from byte `range_from` on, when not 0) and reads
-    /// the response head. `credentials`: the URL is of the origin the user named.
-    pub async fn get(
+    /// Sends a GET for `url` with `headers` (a Host header is added unless
+    /// among them) and reads the response head.
+    pub async fn get<'h>(
         &self,
         url: &Url,
-        range_from: u64,
-        credentials: bool,
+        headers: impl Iterator<Item = &'h (HeaderName, HeaderValue)> + Clone,
     ) -> Result<(Head, Body), Failure> {
         let host = url.host_str().unwrap_or_default();
         let port = url.port_or_known_default().unwrap_or(80);
@@ -99,7 +62,7 @@ impl Client {
             Some(port) => format!("{host}:{port}").into(),
             None => host.into(),
         };
-        let request = self.request(url, &key, range_from, credentials);
+        let request = request(url, &key, headers);
         loop {
             let (mut conn, reused) = match self.pool.take(&key) {
                 Some(conn) => (conn, true),
@@ -122,37 +85,16 @@ impl Client {
         }
     }
 
-    fn request(&self, url: &Url, key: &str, range_from: u64, credentials: bool) -> Vec<u8> {
-        let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
-        let mut request = Vec::with_capacity(256 + self.fixed.len());
-        request.extend_from_slice(b"GET ");
-        request.extend_from_slice(target.as_bytes());
-        request.extend_from_slice(b" HTTP/1.1\r\n");
-        if !self.host_given {
-            header_line(&mut request, b"host", key.as_bytes());
-        }
-        request.extend_from_slice(&self.fixed);
-        if credentials {
-            request.extend_from_slice(&self.credentials);
-        }
-        if range_from > 0 {
-            // Byte ranges are of the encoded body: ask for it unencoded, so
-            // the bytes on disk and the range agree.
-            header_line(
-                &mut request,
-                b"range",
-                format!("bytes={range_from}-").as_bytes(),
-            );
-            header_line(&mut request, b"accept-encoding", b"identity");
-        } else {
-            header_line(&mut request, b"accept-encoding", &self.accept_encoding);
-        }
-        request.extend_from_slice(b"\r\n");
-        request
-    }
-
     /// A new connection, within the connect timeout (name lookup included).
+    /// With several addresses each gets its share of the timeout.
     async fn connect(&self, url: &Url, host: &str, port: u16) -> Result<Conn, Failure> {
+        let timeout = self.connect_timeout;
+        let timed_out = || {
+            Failure::new(
+                ErrorKind::Timeout,
+                format!("no connection within {}", format_duration(timeout)),
+            )
+        };
         let connecting = async {
             let addrs: Vec<SocketAddr> = match url.host() {
                 Some(url::Host::Ipv4(ip)) => vec![(ip, port).into()],
@@ -165,29 +107,49 @@ impl Client {
                     })?
                     .collect(),
             };
-            let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+            let share = timeout / addrs.len().max(1) as u32;
+            let mut last = None;
             for addr in addrs {
-                match TcpStream::connect(addr).await {
-                    Ok(stream) => {
+                match tokio::time::timeout(share, TcpStream::connect(addr)).await {
+                    Ok(Ok(stream)) => {
                         let _ = stream.set_nodelay(true);
                         return Ok(Conn::new(stream));
                     }
-                    Err(err) => last = err,
+                    Ok(Err(err)) => {
+                        last = Some(Failure::new(ErrorKind::Connect, describe_io_error(&err)))
+                    }
+                    Err(_) => last = Some(timed_out()),
                 }
             }
-            Err(Failure::new(ErrorKind::Connect, describe_io_error(&last)))
+            Err(last.unwrap_or_else(|| {
+                Failure::new(ErrorKind::Connect, format!("no address for {host}"))
+            }))
         };
-        match tokio::time::timeout(self.connect_timeout, connecting).await {
-            Ok(result) => result,
-            Err(_) => Err(Failure::new(
-                ErrorKind::Timeout,
-                format!(
-                    "no connection within {}",
-                    crate::net::format_duration(self.connect_timeout)
-                ),
-            )),
-        }
+        tokio::time::timeout(timeout, connecting)
+            .await
+            .unwrap_or_else(|_| Err(timed_out()))
     }
+}
+
+/// The request's bytes: the request line, Host (`key`) unless given, `headers`.
+fn request<'h>(
+    url: &Url,
+    key: &str,
+    headers: impl Iterator<Item = &'h (HeaderName, HeaderValue)> + Clone,
+) -> Vec<u8> {
+    let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
+    let mut request = Vec::with_capacity(512);
+    request.extend_from_slice(b"GET ");
+    request.extend_from_slice(target.as_bytes());
+    request.extend_from_slice(b" HTTP/1.1\r\n");
+    if !headers.clone().any(|(name, _)| name == HOST) {
+        header_line(&mut request, b"host", key.as_bytes());
+    }
+    for (name, value) in headers {
+        header_line(&mut request, name.as_str().as_bytes(), value.as_bytes());
+    }
+    request.extend_from_slice(b"\r\n");
+    request
 }
 
 fn header_line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -247,43 +209,83 @@ async fn exchange(conn: &mut Conn, request: &[u8]) -> Result<head::Parsed, Excha
 
 /// Idle keep-alive connections, per host and port.
 pub(crate) struct Pool {
-    idle: Mutex<HashMap<Arc<str>, Vec<Idle>>>,
+    idle: Mutex<Idle>,
     max_idle: usize,
+    max_idle_total: usize,
 }
 
+#[derive(Default)]
 struct Idle {
+    by_key: HashMap<Arc<str>, Vec<Pooled>>,
+    total: usize,
+}
+
+struct Pooled {
     conn: Conn,
     since: Instant,
 }
 
 impl Pool {
-    fn new(max_idle: usize) -> Self {
+    fn new(max_idle: usize, max_idle_total: usize) -> Self {
         Self {
             idle: Mutex::default(),
             max_idle,
+            max_idle_total,
         }
     }
 
-    /// The most recently used idle connection to `key`, if one is fresh.
+    /// The most recently used idle connection to `key` that is fresh and on
+    /// which nothing has arrived (no close, no stray bytes).
     fn take(&self, key: &str) -> Option<Conn> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let conns = idle.get_mut(key)?;
-        let fresh = conns.pop().filter(|idle| idle.since.elapsed() < IDLE_FOR);
-        if fresh.is_none() {
-            // The rest are older still.
-            conns.clear();
+        loop {
+            let pooled = {
+                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+                let conns = idle.by_key.get_mut(key)?;
+                let pooled = conns.pop()?;
+                let stale = pooled.since.elapsed() >= IDLE_FOR;
+                // The rest are older still.
+                let dropped = if stale {
+                    1 + std::mem::take(conns).len()
+                } else {
+                    1
+                };
+                idle.total -= dropped;
+                if stale {
+                    return None;
+                }
+                pooled
+            };
+            let mut conn = pooled.conn;
+            if conn.quiet() {
+                return Some(conn);
+            }
         }
-        fresh.map(|idle| idle.conn)
     }
 
     fn put(&self, key: &Arc<str>, conn: Conn) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let conns = idle.entry(key.clone()).or_default();
-        if conns.len() < self.max_idle {
-            conns.push(Idle {
+        if idle.total >= self.max_idle_total {
+            idle.sweep();
+        }
+        let full = idle.total >= self.max_idle_total;
+        let conns = idle.by_key.entry(key.clone()).or_default();
+        if !full && conns.len() < self.max_idle {
+            conns.push(Pooled {
                 conn,
                 since: Instant::now(),
             });
+            idle.total += 1;
         }
+    }
+}
+
+impl Idle {
+    /// Closes the connections idle too long, and forgets hosts with none.
+    fn sweep(&mut self) {
+        self.by_key.retain(|_, conns| {
+            conns.retain(|pooled| pooled.since.elapsed() < IDLE_FOR);
+            !conns.is_empty()
+        });
+        self.total = self.by_key.values().map(Vec::len).sum();
     }
 }

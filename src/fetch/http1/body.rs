@@ -13,6 +13,8 @@ use crate::net::describe_io_error;
 const MAX_SIZE_LINE: usize = 4 << 10;
 /// The most trailer bytes after the last chunk.
 const MAX_TRAILERS: usize = 16 << 10;
+/// A body this long so far is a large one: its connection's buffer grows.
+const LARGE_BODY: u64 = 4 << 20;
 
 /// How the end of a body is known, and how far it has been read.
 #[derive(Debug, Clone, Copy)]
@@ -147,6 +149,8 @@ pub(crate) struct Body {
     conn: Option<Conn>,
     framing: Framing,
     keep_alive: bool,
+    /// Body bytes handed out so far.
+    delivered: u64,
     pool: Arc<Pool>,
     key: Arc<str>,
 }
@@ -163,6 +167,7 @@ impl Body {
             conn: Some(conn),
             framing,
             keep_alive,
+            delivered: 0,
             pool,
             key,
         }
@@ -174,6 +179,7 @@ impl Body {
             self.release();
             return Ok(None);
         };
+        self.delivered += n as u64;
         Ok(self.conn.as_mut().map(|conn| conn.consume(n)))
     }
 
@@ -187,6 +193,9 @@ impl Body {
                 Step::Data(n) => return Ok(Some(n)),
                 Step::End => return Ok(None),
                 Step::More => {}
+            }
+            if self.delivered >= LARGE_BODY {
+                conn.grow();
             }
             match conn.fill().await {
                 Ok(0) if matches!(self.framing, Framing::Close) => return Ok(None),

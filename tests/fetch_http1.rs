@@ -447,6 +447,39 @@ fn an_http_1_0_body_ending_at_close_is_saved_whole() {
     assert_file(&server.saved(out.path(), "/old/whole"), &body);
 }
 
+/// Large bodies (past the point where the client reads in larger pieces),
+/// with a length, in chunks and to the close, are saved whole; the kept-alive
+/// connection then serves the next one.
+#[test]
+fn large_bodies_of_every_framing_are_saved_whole() {
+    let body = random_bytes(9 * MIB + 12_345, 11);
+    let mut chunked = Vec::new();
+    for piece in body.chunks(100_003) {
+        chunked.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        chunked.extend_from_slice(piece);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let (plain, close) = (ok(&body), response("HTTP/1.0 200 OK", "X: y", &body));
+    let chunked = response("HTTP/1.1 200 OK", "Transfer-Encoding: chunked", &chunked);
+    let server = Server::start(move |request| match request.path() {
+        "/close" => Reply::close(close.clone()),
+        "/chunked" => Reply::keep(chunked.clone()),
+        _ => Reply::keep(plain.clone()),
+    });
+    let out = tempfile::tempdir().unwrap();
+    let paths = ["/length", "/chunked", "/length2", "/close"];
+    let urls: Vec<String> = paths.iter().map(|path| server.url(path)).collect();
+    let mut args = vec!["-j", "1", "-o", out.path().to_str().unwrap()];
+    args.extend(urls.iter().map(String::as_str));
+    let run = fetch(&args);
+    run.assert_exit(0);
+    for path in paths {
+        assert_file(&server.saved(out.path(), path), &body);
+    }
+    assert_eq!(server.connections(), 1, "{:#?}", server.requests());
+}
+
 /// A `103 Early Hints` before the answer is not taken for the answer.
 #[test]
 fn early_hints_before_the_200_are_skipped() {

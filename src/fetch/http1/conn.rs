@@ -89,3 +89,31 @@ impl Conn {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn growing_keeps_what_is_buffered_and_reads_larger_pieces() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut server = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let mut conn = Conn::new(listener.accept().await.unwrap().0);
+        server.write_all(b"abcdef").await.unwrap();
+        while conn.buffered().len() < 6 {
+            conn.fill().await.unwrap();
+        }
+        assert_eq!(conn.consume(2), b"ab");
+        conn.grow();
+        assert_eq!(conn.buffered(), b"cdef");
+        let more = vec![7u8; BUFFER * 2];
+        server.write_all(&more).await.unwrap();
+        while conn.buffered().len() < 4 + more.len() {
+            conn.fill().await.unwrap();
+        }
+        assert_eq!(&conn.buffered()[..4], b"cdef");
+        assert!(conn.buffered()[4..] == more[..]);
+    }
+}

@@ -289,3 +289,42 @@ impl Idle {
         self.total = self.by_key.values().map(Vec::len).sum();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(url: &str, headers: &[(HeaderName, HeaderValue)]) -> String {
+        let url = Url::parse(url).unwrap();
+        let key = match url.port() {
+            Some(port) => format!("{}:{port}", url.host_str().unwrap()),
+            None => url.host_str().unwrap().to_string(),
+        };
+        String::from_utf8(request(&url, &key, headers.iter())).unwrap()
+    }
+
+    #[test]
+    fn the_request_line_has_path_and_query_and_host_names_a_port_only_when_given() {
+        let agent = [(
+            reqwest::header::USER_AGENT,
+            HeaderValue::from_static("netkit/test"),
+        )];
+        assert_eq!(
+            rendered("http://[::1]:8080/a%20b/c?x=1&y#frag", &agent),
+            "GET /a%20b/c?x=1&y HTTP/1.1\r\nhost: [::1]:8080\r\nuser-agent: netkit/test\r\n\r\n"
+        );
+        assert_eq!(
+            rendered("http://Example.COM:80", &[]),
+            "GET / HTTP/1.1\r\nhost: example.com\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn a_host_header_given_replaces_the_urls() {
+        let host = [(HOST, HeaderValue::from_static("virtual.test"))];
+        assert_eq!(
+            rendered("http://127.0.0.1:9/", &host),
+            "GET / HTTP/1.1\r\nhost: virtual.test\r\n\r\n"
+        );
+    }
+}

@@ -38,6 +38,22 @@ pub(super) enum Chunk {
     Trailers(usize),
 }
 
+/// Bytes that have arrived and are not consumed yet: a connection's buffer.
+pub(super) trait Arrived {
+    fn buffered(&self) -> &[u8];
+    fn consume(&mut self, n: usize) -> &[u8];
+}
+
+impl Arrived for Conn {
+    fn buffered(&self) -> &[u8] {
+        Conn::buffered(self)
+    }
+
+    fn consume(&mut self, n: usize) -> &[u8] {
+        Conn::consume(self, n)
+    }
+}
+
 /// Where reading the buffer got to.
 enum Step {
     /// The next `n` buffered bytes are body data.
@@ -54,7 +70,7 @@ impl Framing {
 
     /// Moves past the framing at the front of the buffer (consuming it) up to
     /// the next body data, the body's end, or the buffer's end.
-    fn step(&mut self, conn: &mut Conn) -> Result<Step, String> {
+    fn step(&mut self, conn: &mut impl Arrived) -> Result<Step, String> {
         loop {
             let buffered = conn.buffered();
             let chunk = match self {
@@ -237,4 +253,168 @@ impl Body {
 
 pub(super) fn malformed(reason: String) -> Failure {
     Failure::new(ErrorKind::Transfer, format!("malformed response: {reason}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// An encoded body that arrives in pieces.
+    struct Feed {
+        bytes: Vec<u8>,
+        start: usize,
+        end: usize,
+    }
+
+    impl Arrived for Feed {
+        fn buffered(&self) -> &[u8] {
+            &self.bytes[self.start..self.end]
+        }
+
+        fn consume(&mut self, n: usize) -> &[u8] {
+            self.start += n;
+            &self.bytes[self.start - n..self.start]
+        }
+    }
+
+    /// Reads `bytes` with `framing`, `piece` bytes arriving at a time: the
+    /// body, and how many bytes were consumed; `None` for an error or when
+    /// the bytes end before the body does.
+    fn read(mut framing: Framing, bytes: Vec<u8>, piece: usize) -> Option<(Vec<u8>, usize)> {
+        let mut feed = Feed {
+            bytes,
+            start: 0,
+            end: 0,
+        };
+        let mut body = Vec::new();
+        loop {
+            match framing.step(&mut feed).ok()? {
+                Step::Data(n) => body.extend_from_slice(feed.consume(n)),
+                Step::End => return Some((body, feed.start)),
+                Step::More if feed.end == feed.bytes.len() => return None,
+                Step::More => feed.end = (feed.end + piece).min(feed.bytes.len()),
+            }
+        }
+    }
+
+    fn chunked(body: &[u8], sizes: &[usize], upper: bool, ext: bool, trailers: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut rest = body;
+        let mut sizes = sizes.iter().cycle();
+        while !rest.is_empty() {
+            let n = (*sizes.next().unwrap()).clamp(1, rest.len());
+            let size = if upper {
+                format!("{n:X}")
+            } else {
+                format!("{n:x}")
+            };
+            out.extend_from_slice(size.as_bytes());
+            if ext {
+                out.extend_from_slice(b" ;name=\"a;b\"");
+            }
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(&rest[..n]);
+            out.extend_from_slice(b"\r\n");
+            rest = &rest[n..];
+        }
+        out.extend_from_slice(b"0\r\n");
+        if trailers {
+            out.extend_from_slice(b"Expires: never\r\nX-Sum: 1\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn chunked_bodies_come_out_whole_however_they_arrive(
+            body in proptest::collection::vec(any::<u8>(), 0..3000),
+            sizes in proptest::collection::vec(1usize..700, 1..8),
+            piece in 1usize..200,
+            upper: bool, ext: bool, trailers: bool,
+        ) {
+            let mut encoded = chunked(&body, &sizes, upper, ext, trailers);
+            let len = encoded.len();
+            // The next response's bytes are left alone.
+            encoded.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+            let (read, consumed) = read(Framing::chunked(), encoded, piece).expect("a whole body");
+            prop_assert_eq!(read, body);
+            prop_assert_eq!(consumed, len);
+        }
+
+        #[test]
+        fn a_chunked_body_cut_short_never_ends(
+            body in proptest::collection::vec(any::<u8>(), 1..2000),
+            sizes in proptest::collection::vec(1usize..700, 1..8),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let encoded = chunked(&body, &sizes, false, false, false);
+            let cut = cut.index(encoded.len());
+            prop_assert!(read(Framing::chunked(), encoded[..cut].to_vec(), 64).is_none());
+        }
+
+        #[test]
+        fn any_bytes_read_as_chunks_end_or_fail_without_panicking(
+            bytes in proptest::collection::vec(any::<u8>(), 0..600),
+            piece in 1usize..50,
+        ) {
+            let _ = read(Framing::chunked(), bytes, piece);
+        }
+
+        #[test]
+        fn a_length_takes_exactly_that_many_bytes(
+            bytes in proptest::collection::vec(any::<u8>(), 0..3000),
+            len in 0usize..3000,
+            piece in 1usize..500,
+        ) {
+            let result = read(Framing::Length(len as u64), bytes.clone(), piece);
+            if len <= bytes.len() {
+                prop_assert_eq!(result, Some((bytes[..len].to_vec(), len)));
+            } else {
+                prop_assert_eq!(result, None);
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_chunk_framing_is_an_error() {
+        for bad in [
+            &b"zz\r\nab\r\n0\r\n\r\n"[..],
+            b"\r\n",
+            b"-1\r\n",
+            b"+5\r\nhello\r\n0\r\n\r\n",
+            b"5\r\nhelloXX0\r\n\r\n",
+            b"10000000000000000\r\n",
+        ] {
+            let mut framing = Framing::chunked();
+            let mut feed = Feed {
+                bytes: bad.to_vec(),
+                start: 0,
+                end: bad.len(),
+            };
+            let mut failed = false;
+            for _ in 0..10 {
+                match framing.step(&mut feed) {
+                    Ok(Step::Data(n)) => {
+                        feed.consume(n);
+                    }
+                    Ok(_) => break,
+                    Err(_) => {
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+            assert!(failed, "{:?}", String::from_utf8_lossy(bad));
+        }
+        let long = vec![b'1'; MAX_SIZE_LINE + 1];
+        let mut feed = Feed {
+            end: long.len(),
+            bytes: long,
+            start: 0,
+        };
+        assert!(Framing::chunked().step(&mut feed).is_err());
+    }
 }

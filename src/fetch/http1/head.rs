@@ -136,7 +136,36 @@ fn parse_length(value: &[u8]) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #[test]
+        fn any_bytes_parse_or_fail_without_panicking(
+            bytes in proptest::collection::vec(any::<u8>(), 0..2000),
+        ) {
+            let _ = parse(&bytes);
+        }
+
+        #[test]
+        fn a_head_with_any_header_values_keeps_its_length(
+            status in 200u16..600,
+            values in proptest::collection::vec("[ -~]{0,40}", 0..20),
+            len in any::<u32>(),
+        ) {
+            let mut text = format!("HTTP/1.1 {status} X\r\nContent-Length: {len}\r\n");
+            for (i, value) in values.iter().enumerate() {
+                text.push_str(&format!("X-{i}: {value}\r\n"));
+            }
+            text.push_str("\r\nrest");
+            let p = parse(text.as_bytes()).unwrap().unwrap();
+            prop_assert_eq!(p.len, text.len() - 4);
+            prop_assert_eq!(p.head.status.as_u16(), status);
+            let bodiless = status == 204 || status == 304;
+            prop_assert_eq!(p.head.content_length, Some(if bodiless { 0 } else { u64::from(len) }));
+        }
+    }
 
     fn parsed(text: &str) -> Parsed {
         parse(text.as_bytes()).unwrap().expect("a complete head")

@@ -667,9 +667,29 @@ fn credentials_in_the_url_go_to_its_origin_only() {
         assert_eq!(request.header("authorization"), [basic], "{request:#?}");
     }
     assert_eq!(origin.requests().len(), 3, "/cross, /same and /dest");
+    // The report does not repeat the password.
+    assert_eq!(
+        run.record(&same)["final_url"],
+        origin.url("/dest"),
+        "{run:#?}"
+    );
     let there = elsewhere.requests();
     assert_eq!(there.len(), 1, "{there:#?}");
     assert!(there[0].header("authorization").is_empty(), "{there:#?}");
+}
+
+/// With the pool full (`-j 1` keeps one idle connection), the connection
+/// idle longest makes room for the newest, which the next request reuses.
+#[test]
+fn a_full_pool_keeps_the_newest_connection() {
+    let a = Server::start(|_| Reply::keep(ok(b"a\n")));
+    let b = Server::start(|_| Reply::keep(ok(b"b\n")));
+    let urls = [a.url("/1"), b.url("/1"), b.url("/2")];
+    let mut args = vec!["-j", "1"];
+    args.extend(urls.iter().map(String::as_str));
+    let run = fetch(&args);
+    run.assert_exit(0);
+    assert_eq!((a.connections(), b.connections()), (1, 1), "{run:#?}");
 }
 
 /// Bytes that arrive on an idle connection after its response (a server
@@ -788,6 +808,8 @@ fn redirects_keep_credentials_within_the_origin_only() {
         "Authorization: Bearer secret",
         "-H",
         "X-Keep: 1",
+        "-H",
+        "Host: virtual.test",
         &cross,
         &same,
     ]);
@@ -800,6 +822,8 @@ fn redirects_keep_credentials_within_the_origin_only() {
     assert_eq!(there.len(), 1, "{there:#?}");
     assert_eq!(there[0].header("x-keep"), ["1"], "{there:#?}");
     assert!(there[0].header("authorization").is_empty(), "{there:#?}");
+    let own_host = elsewhere.addr.to_string();
+    assert_eq!(there[0].header("host"), [own_host.as_str()], "{there:#?}");
 
     let record = run.record(&same);
     assert_eq!(record["status"], 200, "{record}");
@@ -816,31 +840,62 @@ fn redirects_keep_credentials_within_the_origin_only() {
         "{here:#?}"
     );
     assert_eq!(here[0].header("x-keep"), ["1"], "{here:#?}");
+    assert_eq!(here[0].header("host"), ["virtual.test"], "{here:#?}");
 }
 
 /// With `http_proxy` set, plain http goes through the proxy (absolute-form
 /// request line), and the proxy's answer is what is saved.
 #[test]
 fn http_proxy_from_the_environment_is_used() {
+    let via = via_proxy("");
+    assert_eq!(via.proxy.len(), 1, "{via:#?}");
+    assert_eq!(via.proxy[0].line(), format!("GET {} HTTP/1.1", via.url));
+    assert!(via.origin.is_empty(), "{via:#?}");
+    assert_eq!(via.saved, b"from the proxy\n");
+}
+
+/// A host in `no_proxy` is fetched directly, by netkit's own client.
+#[test]
+fn no_proxy_hosts_are_fetched_directly() {
+    let via = via_proxy("localhost,127.0.0.1");
+    assert!(via.proxy.is_empty(), "{via:#?}");
+    assert_eq!(via.origin.len(), 1, "{via:#?}");
+    assert_eq!(via.origin[0].line(), "GET /x HTTP/1.1");
+    assert_eq!(via.saved, b"from the origin\n");
+}
+
+/// What a fetch with `http_proxy` set saw.
+#[derive(Debug)]
+struct ViaProxy {
+    url: String,
+    proxy: Vec<Request>,
+    origin: Vec<Request>,
+    saved: Vec<u8>,
+}
+
+/// Fetches one URL with `http_proxy` naming a scripted proxy and `no_proxy`
+/// set to `no_proxy` (the test's own environment may not exempt 127.0.0.1).
+fn via_proxy(no_proxy: &str) -> ViaProxy {
     let proxy = Server::start(|_| Reply::keep(ok(b"from the proxy\n")));
     let origin = Server::start(|_| Reply::keep(ok(b"from the origin\n")));
     let url = origin.url("/x");
     let proxy_url = format!("http://{}", proxy.addr);
     let out = tempfile::tempdir().unwrap();
-    let empty = OsStr::new("");
+    let no_proxy = OsStr::new(no_proxy);
     let run = fetch_with_env(
         &["-o", out.path().to_str().unwrap(), &url],
         &[
             ("http_proxy", OsStr::new(&proxy_url)),
-            // Nothing in the test's environment may exempt 127.0.0.1.
-            ("no_proxy", empty),
-            ("NO_PROXY", empty),
+            ("no_proxy", no_proxy),
+            ("NO_PROXY", no_proxy),
         ],
     );
     run.assert_exit(0);
-    let requests = proxy.requests();
-    assert_eq!(requests.len(), 1, "{requests:#?}");
-    assert_eq!(requests[0].line(), format!("GET {url} HTTP/1.1"));
-    assert!(origin.requests().is_empty(), "{:#?}", origin.requests());
-    assert_file(&origin.saved(out.path(), "/x"), b"from the proxy\n");
+    let saved = std::fs::read(origin.saved(out.path(), "/x")).expect("the saved body");
+    ViaProxy {
+        url,
+        proxy: proxy.requests(),
+        origin: origin.requests(),
+        saved,
+    }
 }

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
+use hyper_util::client::proxy::matcher::Matcher;
 use reqwest::header::{
-    ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_RANGE, COOKIE, HeaderMap, HeaderName,
+    ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_RANGE, COOKIE, HOST, HeaderMap, HeaderName,
     HeaderValue, LOCATION, PROXY_AUTHORIZATION, RANGE, RETRY_AFTER, USER_AGENT,
 };
 use reqwest::{StatusCode, Url, redirect};
@@ -75,9 +76,9 @@ impl Response {
 }
 
 /// Headers that go only to the origin the user named, not after a redirect
-/// to another.
-fn is_credential(name: &HeaderName) -> bool {
-    [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION].contains(name)
+/// to another: credentials, and a Host that names a virtual host there.
+fn origin_only(name: &HeaderName) -> bool {
+    [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, HOST].contains(name)
 }
 
 /// `Authorization: Basic ...` for a URL with `user:password@`.
@@ -97,8 +98,10 @@ fn basic_auth(url: &Url) -> Option<HeaderValue> {
 
 pub(crate) struct Client {
     web: reqwest::Client,
-    /// `None` when a proxy is configured: reqwest handles every URL.
-    plain: Option<http1::Client>,
+    plain: http1::Client,
+    /// The proxy rules from the environment, when there are any: a URL they
+    /// send through a proxy goes to reqwest, which applies the same rules.
+    proxy: Option<Matcher>,
     /// Sent with every request: the user's, and the defaults they leave.
     headers: Vec<(HeaderName, HeaderValue)>,
 }
@@ -108,8 +111,9 @@ pub(crate) struct Settings<'a> {
     pub headers: &'a [(String, String)],
     pub user_agent: &'a str,
     pub connect_timeout: Duration,
-    /// Idle connections kept per host, and in all.
+    /// Idle connections kept per host and port.
     pub max_idle: usize,
+    /// Idle connections kept in all.
     pub max_idle_total: usize,
     pub roots: Vec<reqwest::Certificate>,
 }
@@ -146,16 +150,15 @@ impl Client {
             .redirect(redirect::Policy::none())
             .build()
             .map_err(BuildError::Client)?;
-        let plain = (!proxy_configured()).then(|| {
-            http1::Client::new(
-                settings.connect_timeout,
-                settings.max_idle,
-                settings.max_idle_total,
-            )
-        });
+        let plain = http1::Client::new(
+            settings.connect_timeout,
+            settings.max_idle,
+            settings.max_idle_total,
+        );
         Ok(Self {
             web,
             plain,
+            proxy: proxy_configured().then(Matcher::from_env),
             headers,
         })
     }
@@ -181,11 +184,11 @@ impl Client {
         let headers = self
             .headers
             .iter()
-            .filter(|(name, _)| same_origin || !is_credential(name))
+            .filter(|(name, _)| same_origin || !origin_only(name))
             .filter(|(name, _)| !extra.iter().any(|(added, _)| added == name))
             .chain(&extra);
-        if let (true, Some(client)) = (url.scheme() == "http", &self.plain) {
-            let (head, body) = client.get(url, headers).await?;
+        if url.scheme() == "http" && !self.proxied(url) {
+            let (head, body) = self.plain.get(url, headers).await?;
             return Ok(Response {
                 head,
                 body: Body::Plain(body),
@@ -223,9 +226,22 @@ impl Client {
             body: Body::Web(response, Bytes::new()),
         })
     }
+
+    /// Whether reqwest would send `url` through a proxy.
+    fn proxied(&self, url: &Url) -> bool {
+        let Some(matcher) = &self.proxy else {
+            return false;
+        };
+        match url.as_str().parse::<hyper::Uri>() {
+            Ok(uri) => matcher.intercept(&uri).is_some(),
+            // reqwest cannot send it either, and says why.
+            Err(_) => true,
+        }
+    }
 }
 
-/// reqwest uses a proxy for plain http when one of these is set.
+/// Whether a variable that can proxy plain http is set (a quick check, so
+/// that without one no URL is matched against the rules).
 fn proxy_configured() -> bool {
     ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
         .iter()

@@ -60,7 +60,8 @@ enum Inner<W: Write> {
     /// first byte.
     Waiting(W),
     Identity(W),
-    Gzip(flate2::write::GzDecoder<W>),
+    /// Every member of a multi-member body, as reqwest decodes them.
+    Gzip(flate2::write::MultiGzDecoder<W>),
     Brotli(Box<brotli::DecompressorWriter<W>>),
     Zstd(zstd::stream::write::Decoder<'static, W>),
 }
@@ -86,7 +87,7 @@ impl<W: Write> Decoder<W> {
         {
             self.inner = Some(match self.encoding {
                 Encoding::Identity => Inner::Identity(sink),
-                Encoding::Gzip => Inner::Gzip(flate2::write::GzDecoder::new(sink)),
+                Encoding::Gzip => Inner::Gzip(flate2::write::MultiGzDecoder::new(sink)),
                 Encoding::Brotli => {
                     Inner::Brotli(Box::new(brotli::DecompressorWriter::new(sink, PIECE)))
                 }
@@ -244,6 +245,14 @@ mod tests {
             assert!(sink.taken <= (1 << 20) + (256 << 10), "{}", encoding.name());
             assert!(sink.largest_piece <= 256 << 10, "{}", encoding.name());
         }
+    }
+
+    #[test]
+    fn every_member_of_a_gzip_body_is_decoded() {
+        let mut two = encode(Encoding::Gzip, b"first member, ");
+        two.extend(encode(Encoding::Gzip, b"second member"));
+        let decoded = decode(Encoding::Gzip, &two, 5).unwrap();
+        assert_eq!(decoded, b"first member, second member");
     }
 
     #[test]

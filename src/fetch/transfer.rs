@@ -291,7 +291,7 @@ async fn follow(
         let response = shared.client.get(&current, offset, url).await?;
         let status = response.head.status;
         seen.status = Some(status.as_u16());
-        seen.final_url = Some(current.to_string());
+        seen.final_url = Some(without_credentials(&current));
         let redirect = matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308);
         let location = match &response.head.location {
             Some(location) if redirect => location,
@@ -318,6 +318,14 @@ async fn follow(
         }
         previous.push(std::mem::replace(&mut current, next));
     }
+}
+
+/// `url` as the report shows it: without `user:password@`.
+fn without_credentials(url: &Url) -> String {
+    let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.into()
 }
 
 /// Where this attempt's body is being written.

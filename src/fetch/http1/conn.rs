@@ -5,8 +5,8 @@ use std::io;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// The read buffer's size: the longest response head, and the most of a body
-/// read at once. 64 connections take 4 MiB.
+/// The read buffer's size at first: the longest response head, and the most
+/// of a body read at once until it grows. 64 connections take 4 MiB.
 pub(super) const BUFFER: usize = 64 << 10;
 
 /// The read buffer's size once a body turns out large ([`Conn::grow`]).
@@ -75,7 +75,7 @@ impl Conn {
     }
 
     /// Reads more after what is buffered; `Ok(0)` is the end of the stream.
-    /// Fails when the buffer holds [`BUFFER`] bytes not consumed.
+    /// Fails when the buffer is full of bytes not consumed.
     pub async fn fill(&mut self) -> io::Result<usize> {
         if self.end == self.buf.len() {
             if self.start == 0 {

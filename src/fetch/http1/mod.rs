@@ -1,6 +1,7 @@
 //! netkit's own HTTP/1.1 client, for plain `http://` URLs: keep-alive
 //! connections pooled per host and port, heads parsed with `httparse`, bodies
-//! read through one 64 KiB buffer per connection.
+//! read through one buffer per connection (64 KiB, 256 KiB once a body is
+//! large).
 //!
 //! Why not reqwest here: on many small files its per-request work was most of
 //! netkit's user time, and on large ones hyper's read buffer grew to about
@@ -58,10 +59,7 @@ impl Client {
     ) -> Result<(Head, Body), Failure> {
         let host = url.host_str().unwrap_or_default();
         let port = url.port_or_known_default().unwrap_or(80);
-        let key: Arc<str> = match url.port() {
-            Some(port) => format!("{host}:{port}").into(),
-            None => host.into(),
-        };
+        let key = pool_key(url);
         let request = request(url, &key, headers);
         loop {
             let (mut conn, reused) = match self.pool.take(&key) {
@@ -89,10 +87,10 @@ impl Client {
     /// With several addresses each gets its share of the timeout.
     async fn connect(&self, url: &Url, host: &str, port: u16) -> Result<Conn, Failure> {
         let timeout = self.connect_timeout;
-        let timed_out = || {
+        let timed_out = |to: &dyn std::fmt::Display, within| {
             Failure::new(
                 ErrorKind::Timeout,
-                format!("no connection within {}", format_duration(timeout)),
+                format!("no connection to {to} within {}", format_duration(within)),
             )
         };
         let connecting = async {
@@ -118,7 +116,7 @@ impl Client {
                     Ok(Err(err)) => {
                         last = Some(Failure::new(ErrorKind::Connect, describe_io_error(&err)))
                     }
-                    Err(_) => last = Some(timed_out()),
+                    Err(_) => last = Some(timed_out(&addr, share)),
                 }
             }
             Err(last.unwrap_or_else(|| {
@@ -127,7 +125,17 @@ impl Client {
         };
         tokio::time::timeout(timeout, connecting)
             .await
-            .unwrap_or_else(|_| Err(timed_out()))
+            .unwrap_or_else(|_| Err(timed_out(&host, timeout)))
+    }
+}
+
+/// The Host header's value, and the pool's key: host, and port unless the
+/// default one.
+fn pool_key(url: &Url) -> Arc<str> {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}").into(),
+        None => host.into(),
     }
 }
 
@@ -182,6 +190,13 @@ async fn exchange(conn: &mut Conn, request: &[u8]) -> Result<head::Parsed, Excha
                 conn.consume(parsed.len);
                 return Ok(parsed);
             }
+            // A grown buffer would take more: the limit stays the same.
+            Ok(None) if conn.buffered().len() >= conn::BUFFER => {
+                return Err(Exchange::Failed(malformed(format!(
+                    "response head longer than {} KiB",
+                    conn::BUFFER >> 10
+                ))));
+            }
             Ok(None) => {}
             Err(reason) => return Err(Exchange::Failed(malformed(reason))),
         }
@@ -196,19 +211,13 @@ async fn exchange(conn: &mut Conn, request: &[u8]) -> Result<head::Parsed, Excha
                 )));
             }
             Ok(_) => answered = true,
-            Err(err) if err.kind() == io::ErrorKind::InvalidData => {
-                return Err(Exchange::Failed(malformed(format!(
-                    "response head longer than {} KiB",
-                    conn::BUFFER >> 10
-                ))));
-            }
             Err(err) => return Err(closed(err)),
         }
     }
 }
 
 /// Idle keep-alive connections, per host and port.
-pub(crate) struct Pool {
+pub(super) struct Pool {
     idle: Mutex<Idle>,
     max_idle: usize,
     max_idle_total: usize,
@@ -216,6 +225,7 @@ pub(crate) struct Pool {
 
 #[derive(Default)]
 struct Idle {
+    /// Oldest first.
     by_key: HashMap<Arc<str>, Vec<Pooled>>,
     total: usize,
 }
@@ -234,59 +244,100 @@ impl Pool {
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Idle> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The most recently used idle connection to `key` that is fresh and on
     /// which nothing has arrived (no close, no stray bytes).
     fn take(&self, key: &str) -> Option<Conn> {
         loop {
-            let pooled = {
-                let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-                let conns = idle.by_key.get_mut(key)?;
-                let pooled = conns.pop()?;
-                let stale = pooled.since.elapsed() >= IDLE_FOR;
-                // The rest are older still.
-                let dropped = if stale {
-                    1 + std::mem::take(conns).len()
-                } else {
-                    1
-                };
-                idle.total -= dropped;
-                if stale {
-                    return None;
-                }
-                pooled
-            };
-            let mut conn = pooled.conn;
+            let popped = self.lock().pop(key)?;
+            // Stale ones are closed here, with the lock released.
+            let mut conn = popped.ok()?.conn;
             if conn.quiet() {
                 return Some(conn);
             }
         }
     }
 
+    /// Keeps `conn` for the next request to `key`. With the pool full, the
+    /// connection idle longest makes room: the hosts of a long list come and
+    /// go, and the newest one is the likeliest to be asked again.
     fn put(&self, key: &Arc<str>, conn: Conn) {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = self.lock();
+        let mut closed = Vec::new();
+        if idle
+            .by_key
+            .get(key)
+            .is_some_and(|conns| conns.len() >= self.max_idle)
+        {
+            return;
+        }
         if idle.total >= self.max_idle_total {
-            idle.sweep();
+            closed = idle.sweep();
+            if idle.total >= self.max_idle_total {
+                closed.extend(idle.oldest());
+            }
         }
-        let full = idle.total >= self.max_idle_total;
-        let conns = idle.by_key.entry(key.clone()).or_default();
-        if !full && conns.len() < self.max_idle {
-            conns.push(Pooled {
-                conn,
-                since: Instant::now(),
-            });
-            idle.total += 1;
-        }
+        idle.by_key.entry(key.clone()).or_default().push(Pooled {
+            conn,
+            since: Instant::now(),
+        });
+        idle.total += 1;
+        drop(idle);
+        // Closed with the lock released.
+        drop(closed);
     }
 }
 
 impl Idle {
-    /// Closes the connections idle too long, and forgets hosts with none.
-    fn sweep(&mut self) {
+    /// The newest connection to `key`: `Ok` if it is fresh, else `Err` with
+    /// all of `key`'s (the rest are older still), to close.
+    fn pop(&mut self, key: &str) -> Option<Result<Pooled, Vec<Pooled>>> {
+        let conns = self.by_key.get_mut(key)?;
+        let pooled = conns.pop()?;
+        let popped = if pooled.since.elapsed() < IDLE_FOR {
+            Ok(pooled)
+        } else {
+            let mut stale = std::mem::take(conns);
+            stale.push(pooled);
+            Err(stale)
+        };
+        if conns.is_empty() {
+            self.by_key.remove(key);
+        }
+        self.total -= popped.as_ref().map_or_else(Vec::len, |_| 1);
+        Some(popped)
+    }
+
+    /// Takes out the connections idle too long.
+    fn sweep(&mut self) -> Vec<Pooled> {
+        let mut stale = Vec::new();
         self.by_key.retain(|_, conns| {
-            conns.retain(|pooled| pooled.since.elapsed() < IDLE_FOR);
+            let fresh = conns.partition_point(|pooled| pooled.since.elapsed() >= IDLE_FOR);
+            stale.extend(conns.drain(..fresh));
             !conns.is_empty()
         });
-        self.total = self.by_key.values().map(Vec::len).sum();
+        self.total -= stale.len();
+        stale
+    }
+
+    /// Takes out the connection idle longest.
+    fn oldest(&mut self) -> Option<Pooled> {
+        let key = self
+            .by_key
+            .iter()
+            .min_by_key(|(_, conns)| conns.first().map(|pooled| pooled.since))?
+            .0
+            .clone();
+        let conns = self.by_key.get_mut(&key)?;
+        let pooled = conns.remove(0);
+        if conns.is_empty() {
+            self.by_key.remove(&key);
+        }
+        self.total -= 1;
+        Some(pooled)
     }
 }
 
@@ -296,11 +347,7 @@ mod tests {
 
     fn rendered(url: &str, headers: &[(HeaderName, HeaderValue)]) -> String {
         let url = Url::parse(url).unwrap();
-        let key = match url.port() {
-            Some(port) => format!("{}:{port}", url.host_str().unwrap()),
-            None => url.host_str().unwrap().to_string(),
-        };
-        String::from_utf8(request(&url, &key, headers.iter())).unwrap()
+        String::from_utf8(request(&url, &pool_key(&url), headers.iter())).unwrap()
     }
 
     #[test]

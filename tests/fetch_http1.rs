@@ -678,6 +678,25 @@ fn credentials_in_the_url_go_to_its_origin_only() {
     assert!(there[0].header("authorization").is_empty(), "{there:#?}");
 }
 
+/// A host name is looked up, and each of its addresses tried: `localhost`
+/// may name ::1 first, where nothing listens, then 127.0.0.1.
+#[test]
+fn a_host_name_is_resolved_and_its_addresses_tried_in_turn() {
+    let server = Server::start(|_| Reply::keep(ok(b"by name\n")));
+    let url = format!("http://localhost:{}/named", server.addr.port());
+    let out = tempfile::tempdir().unwrap();
+    let run = fetch(&["-o", out.path().to_str().unwrap(), &url]);
+    run.assert_exit(0);
+    let requests = server.requests();
+    let host = format!("localhost:{}", server.addr.port());
+    assert_eq!(requests[0].header("host"), [host.as_str()], "{requests:#?}");
+    let saved = out
+        .path()
+        .join(format!("localhost_{}", server.addr.port()))
+        .join("named");
+    assert_file(&saved, b"by name\n");
+}
+
 /// With the pool full (`-j 1` keeps one idle connection), the connection
 /// idle longest makes room for the newest, which the next request reuses.
 #[test]

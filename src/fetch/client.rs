@@ -205,11 +205,9 @@ impl Client {
         for (name, value) in headers {
             map.append(name, value.clone());
         }
-        let response = self
-            .web
-            .get(url)
-            .headers(map)
-            .send()
+        // Boxed: reqwest's future is large, and the plain-http path would
+        // carry its size in every request's state.
+        let response = Box::pin(self.web.get(url).headers(map).send())
             .await
             .map_err(|err| classify(&err))?;
         let text = |name| {

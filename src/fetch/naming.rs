@@ -9,6 +9,7 @@
 //! `/` (or empty) names `index.html`. The result holds only normal components, so
 //! joining it to the directory never climbs out of it.
 
+use std::borrow::Cow;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
 
@@ -48,7 +49,11 @@ pub fn relative_path(url: &Url) -> PathBuf {
         segments.push(shorten(with_query));
     }
     parts.extend(segments);
-    parts.into_iter().collect()
+    let mut path = PathBuf::with_capacity(parts.iter().map(|part| part.len() + 1).sum());
+    for part in parts {
+        path.push(part);
+    }
+    path
 }
 
 /// A segment made safe, or `None` for one to drop (`.`, `..`, empty).
@@ -57,20 +62,16 @@ fn safe_segment(raw: &str) -> Option<String> {
     if cleaned.is_empty() || cleaned == "." || cleaned == ".." {
         return None;
     }
-    Some(shorten(cleaned))
+    Some(shorten(cleaned.into_owned()))
 }
 
 /// Replaces what a file name must not hold: separators, NUL, control characters.
-fn clean(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c == '/' || c == '\\' || c.is_control() {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect()
+fn clean(text: &str) -> Cow<'_, str> {
+    let bad = |c: char| c == '/' || c == '\\' || c.is_control();
+    if !text.chars().any(bad) {
+        return Cow::Borrowed(text);
+    }
+    text.chars().map(|c| if bad(c) { '_' } else { c }).collect()
 }
 
 /// Cuts a name longer than [`MAX_SEGMENT`] bytes (on a character boundary) and
@@ -90,7 +91,10 @@ fn shorten(name: String) -> String {
 
 /// Decodes `%XX` escapes; invalid escapes stay as they are, invalid UTF-8 is
 /// replaced.
-fn percent_decode(text: &str) -> String {
+fn percent_decode(text: &str) -> Cow<'_, str> {
+    if !text.contains('%') {
+        return Cow::Borrowed(text);
+    }
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -109,7 +113,10 @@ fn percent_decode(text: &str) -> String {
         out.push(bytes[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    match String::from_utf8(out) {
+        Ok(decoded) => Cow::Owned(decoded),
+        Err(err) => Cow::Owned(String::from_utf8_lossy(err.as_bytes()).into_owned()),
+    }
 }
 
 #[cfg(test)]

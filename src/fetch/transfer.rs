@@ -174,13 +174,11 @@ async fn attempt(
         Some(path) if shared.resume() => partial_len(path),
         _ => 0,
     };
-    let mut response = bounded(
-        shared,
-        cancel,
-        "no response",
-        follow(shared, url, offset, seen),
-    )
-    .await??;
+    // Boxed: passed down through the timeout and the cancellation, it would
+    // be moved into each of their states, a copy of some KiB per request
+    // (memmove was 4.7% of the CPU time on 10,000 small files, 2.9% boxed).
+    let following = Box::pin(follow(shared, url, offset, seen));
+    let mut response = bounded(shared, cancel, "no response", following).await??;
     let status = response.head.status;
     if status == StatusCode::RANGE_NOT_SATISFIABLE
         && let Some(path) = path
@@ -322,6 +320,9 @@ async fn follow(
 
 /// `url` as the report shows it: without `user:password@`.
 fn without_credentials(url: &Url) -> String {
+    if url.username().is_empty() && url.password().is_none() {
+        return url.as_str().to_owned();
+    }
     let mut url = url.clone();
     let _ = url.set_username("");
     let _ = url.set_password(None);

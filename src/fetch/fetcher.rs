@@ -31,8 +31,6 @@ pub enum BuildError {
         path: PathBuf,
         cause: std::io::Error,
     },
-    #[error("cannot set up the HTTP client: {0}")]
-    Client(#[source] reqwest::Error),
     #[error("no usable certificate in the PEM given to trust: {0}")]
     Certificates(String),
 }

@@ -132,11 +132,8 @@ impl Client {
 /// The Host header's value, and the pool's key: host, and port unless the
 /// default one.
 fn pool_key(url: &Url) -> Arc<str> {
-    let host = url.host_str().unwrap_or_default();
-    match url.port() {
-        Some(port) => format!("{host}:{port}").into(),
-        None => host.into(),
-    }
+    // The URL keeps a port only when it is not the scheme's default.
+    Arc::from(&url[url::Position::BeforeHost..url::Position::AfterPort])
 }
 
 /// The request's bytes: the request line, Host (`key`) unless given, `headers`.
@@ -363,6 +360,10 @@ mod tests {
         assert_eq!(
             rendered("http://Example.COM:80", &[]),
             "GET / HTTP/1.1\r\nhost: example.com\r\n\r\n"
+        );
+        assert_eq!(
+            rendered("http://user:pw@h.test:81/x", &[]),
+            "GET /x HTTP/1.1\r\nhost: h.test:81\r\n\r\n"
         );
     }
 

@@ -256,13 +256,16 @@ impl Scheduler {
                 }
                 host.active += 1;
                 self.queued -= 1;
-                let task = transfer::fetch(
+                // Boxed: tokio moves a task's state whole when it spawns it and
+                // when it hands back its result; a pointer is cheaper to move
+                // than the transfer's few KiB.
+                let task = Box::pin(transfer::fetch(
                     self.shared.clone(),
                     job.index,
                     job.url,
                     job.raw.clone(),
                     self.cancel.clone(),
-                );
+                ));
                 let id = self.tasks.spawn(task).id();
                 self.in_flight.insert(
                     id,

@@ -25,44 +25,50 @@ const MAX_DEPTH: usize = 16;
 
 /// The relative path under the output directory for `url`.
 pub fn relative_path(url: &Url) -> PathBuf {
-    let host = match (url.host_str(), url.port()) {
-        (Some(host), Some(port)) => format!("{host}_{port}"),
-        (Some(host), None) => host.to_string(),
-        (None, _) => "no-host".to_string(),
+    // Segments borrow from the URL unless decoding or cleaning changed them:
+    // this runs for every URL, and allocations were most of its cost.
+    let host: Cow<str> = match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{host}_{port}").into(),
+        (Some(host), None) => host.into(),
+        (None, _) => "no-host".into(),
     };
-    let mut parts = vec![safe_segment(&host).unwrap_or_else(|| "no-host".into())];
+    let host = safe_segment(host).unwrap_or(Cow::Borrowed("no-host"));
     let raw_path = url.path();
-    let mut segments: Vec<String> = raw_path
+    let mut segments: Vec<Cow<str>> = raw_path
         .split('/')
-        .filter_map(|segment| safe_segment(&percent_decode(segment)))
+        .filter_map(|segment| safe_segment(percent_decode(segment)))
         .collect();
     if raw_path.ends_with('/') || segments.is_empty() {
-        segments.push("index.html".into());
+        segments.push(Cow::Borrowed("index.html"));
     }
     if segments.len() > MAX_DEPTH {
         let tail = segments.split_off(MAX_DEPTH - 1).join("_");
-        segments.push(shorten(tail));
+        segments.push(shorten(tail.into()));
     }
     if let Some(query) = url.query() {
         let last = segments.pop().unwrap_or_default();
         let with_query = format!("{last}?{}", clean(&percent_decode(query)));
-        segments.push(shorten(with_query));
+        segments.push(shorten(with_query.into()));
     }
-    parts.extend(segments);
-    let mut path = PathBuf::with_capacity(parts.iter().map(|part| part.len() + 1).sum());
-    for part in parts {
-        path.push(part);
+    let len = host.len() + segments.iter().map(|s| s.len() + 1).sum::<usize>();
+    let mut path = PathBuf::with_capacity(len + 1);
+    path.push(&*host);
+    for segment in &segments {
+        path.push(&**segment);
     }
     path
 }
 
 /// A segment made safe, or `None` for one to drop (`.`, `..`, empty).
-fn safe_segment(raw: &str) -> Option<String> {
-    let cleaned = clean(raw);
+fn safe_segment(raw: Cow<'_, str>) -> Option<Cow<'_, str>> {
+    let cleaned = match clean(&raw) {
+        Cow::Borrowed(_) => raw,
+        Cow::Owned(cleaned) => Cow::Owned(cleaned),
+    };
     if cleaned.is_empty() || cleaned == "." || cleaned == ".." {
         return None;
     }
-    Some(shorten(cleaned.into_owned()))
+    Some(shorten(cleaned))
 }
 
 /// Replaces what a file name must not hold: separators, NUL, control characters.
@@ -76,7 +82,7 @@ fn clean(text: &str) -> Cow<'_, str> {
 
 /// Cuts a name longer than [`MAX_SEGMENT`] bytes (on a character boundary) and
 /// appends a hash of the whole name.
-fn shorten(name: String) -> String {
+fn shorten(name: Cow<'_, str>) -> Cow<'_, str> {
     if name.len() <= MAX_SEGMENT {
         return name;
     }
@@ -86,7 +92,7 @@ fn shorten(name: String) -> String {
     while !name.is_char_boundary(cut) {
         cut -= 1;
     }
-    format!("{}~{:016x}", &name[..cut], hasher.finish())
+    Cow::Owned(format!("{}~{:016x}", &name[..cut], hasher.finish()))
 }
 
 /// Decodes `%XX` escapes; invalid escapes stay as they are, invalid UTF-8 is

@@ -402,6 +402,9 @@ enum WriterWaker {
     /// The caller, at once: it is on the runtime, or there is no runtime.
     Here,
     /// A task on the runtime, which gets each batch's writers in one message.
+    /// Unbounded, as the commit thread must never block on the runtime: it
+    /// sends one message per committed batch, each after a commit to disk,
+    /// while the task only wakes writers.
     Task(channel::UnboundedSender<Vec<Outbound>>),
 }
 

@@ -56,8 +56,8 @@ impl Conn {
     }
 
     /// Whether nothing has arrived on this idle connection: neither bytes
-    /// that no request asked for, nor its close. Costs no system call when the last
-    /// read drained the socket (tokio then knows it is not readable).
+    /// that no request asked for, nor its close. Costs no system call when
+    /// the last read drained the socket (tokio then knows it is not readable).
     pub fn quiet(&mut self) -> bool {
         let spare = &mut self.buf[self.end..];
         matches!(self.stream.try_read(spare), Err(err) if err.kind() == io::ErrorKind::WouldBlock)

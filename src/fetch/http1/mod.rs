@@ -367,6 +367,44 @@ mod tests {
         );
     }
 
+    /// Idle connections to 127.0.0.1 (the server side kept open, so each is
+    /// quiet), and what the server accepted, kept alive with them.
+    async fn idle_conns(n: usize) -> (Vec<Conn>, Vec<TcpStream>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (mut conns, mut accepted) = (Vec::new(), Vec::new());
+        for _ in 0..n {
+            conns.push(Conn::new(TcpStream::connect(addr).await.unwrap()));
+            accepted.push(listener.accept().await.unwrap().0);
+        }
+        (conns, accepted)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pool_keeps_its_limits_makes_room_from_the_oldest_and_forgets_stale_ones() {
+        let (conns, _accepted) = idle_conns(4).await;
+        let mut conns = conns.into_iter();
+        let pool = Pool::new(1, 2);
+        let (a, b, c): (Arc<str>, Arc<str>, Arc<str>) = ("a".into(), "b".into(), "c".into());
+        pool.put(&a, conns.next().unwrap());
+        pool.put(&a, conns.next().unwrap());
+        assert_eq!(pool.lock().total, 1, "one per host");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        pool.put(&b, conns.next().unwrap());
+        tokio::time::advance(Duration::from_secs(1)).await;
+        pool.put(&c, conns.next().unwrap());
+        assert_eq!(pool.lock().total, 2, "two in all");
+        assert!(pool.take(&a).is_none(), "the oldest made room");
+        assert!(pool.take(&b).is_some());
+        tokio::time::advance(IDLE_FOR).await;
+        assert!(pool.take(&c).is_none(), "idle too long");
+        assert_eq!(pool.lock().total, 0);
+        assert!(
+            pool.lock().by_key.is_empty(),
+            "no host kept without connections"
+        );
+    }
+
     #[test]
     fn a_host_header_given_replaces_the_urls() {
         let host = [(HOST, HeaderValue::from_static("virtual.test"))];
